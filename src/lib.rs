@@ -1,0 +1,22 @@
+//! edgesim: a deterministic discrete-event simulator of the path an HTTP call takes through an
+//! edge proxy, intermediate proxies, a webhook service and an OAuth token endpoint.
+//!
+//! - [`engine`]: time, the event queue, random streams, distributions, limits. Knows nothing of
+//!   HTTP or OAuth.
+//! - [`model`]: the components (one file each) and the world that wires them.
+//! - [`scenario`]: model files (TOML), presets, validation, overrides.
+//! - [`analysis`]: closed forms the simulator is checked against.
+pub mod analysis;
+pub mod engine;
+pub mod model;
+pub mod report;
+pub mod scenario;
+
+use model::metrics::Summary;
+use model::world::{RunError, RunOptions, Sim};
+
+/// Runs a model once and returns its summary.
+pub fn run(model: model::config::Model, mut opts: RunOptions) -> Result<Summary, RunError> {
+    let (sim, sched) = Sim::build(model, &mut opts)?;
+    sim.run(sched)
+}

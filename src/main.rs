@@ -1,0 +1,170 @@
+//! The `edgesim` command line. Thin: it parses arguments and calls the library.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use edgesim::engine::{parse_duration, SimDuration};
+use edgesim::model::trace::TraceFormat;
+use edgesim::model::world::RunOptions;
+use edgesim::scenario::{self, Override};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "edgesim", version, about = "Deterministic simulation of HTTP calls through edges, proxies, webhook services and OAuth token endpoints")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Csv,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum TraceFmt {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a model once and print its summary.
+    Run {
+        /// Model file (TOML), e.g. models/seed-incident.toml
+        model: PathBuf,
+        /// Master seed (overrides simulation.seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Simulated time during which arrivals happen (overrides simulation.duration), e.g. 10m.
+        #[arg(long, value_parser = parse_duration_arg)]
+        duration: Option<SimDuration>,
+        /// Stream one row per event to this file.
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// Trace format (default: from the file extension, .jsonl gives JSON Lines, else CSV).
+        #[arg(long, value_enum)]
+        trace_format: Option<TraceFmt>,
+        /// Summary format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Override a model field: --set components.edge.deadline=30s (the `components.` prefix
+        /// may be left out). Repeatable.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+    },
+    /// Check a model file and print nothing but errors.
+    Validate {
+        model: PathBuf,
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+    },
+    /// List presets with their sources.
+    Presets,
+}
+
+fn parse_duration_arg(s: &str) -> Result<SimDuration, String> {
+    parse_duration(s)
+}
+
+fn overrides(set: &[String]) -> Result<Vec<Override>, String> {
+    set.iter().map(|s| Override::parse(s)).collect()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { model, seed, duration, trace, trace_format, format, set } => {
+            let ov = match overrides(&set) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("error: --set {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let loaded = match scenario::load_file(&model, &ov) {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let mut opts = RunOptions { seed, duration, trace: None };
+            let mut trace_tmp = None;
+            if let Some(path) = &trace {
+                let fmt = match trace_format {
+                    Some(TraceFmt::Jsonl) => TraceFormat::JsonLines,
+                    Some(TraceFmt::Csv) => TraceFormat::Csv,
+                    None if path.extension().is_some_and(|e| e == "jsonl" || e == "json") => TraceFormat::JsonLines,
+                    None => TraceFormat::Csv,
+                };
+                // Written to a temporary file next to the target and renamed at the end, so a
+                // trace file is either complete or absent.
+                let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+                let tmp = match tempfile::NamedTempFile::new_in(dir) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("error: cannot create the trace file in {}: {e}", dir.display());
+                        return ExitCode::from(2);
+                    }
+                };
+                let file = match tmp.reopen() {
+                    Ok(f) => f,
+                    Err(e) => {
+                        eprintln!("error: cannot open the trace file: {e}");
+                        return ExitCode::from(2);
+                    }
+                };
+                opts.trace = Some((Box::new(std::io::BufWriter::with_capacity(1 << 20, file)), fmt));
+                trace_tmp = Some((tmp, path.clone()));
+            }
+            let summary = match edgesim::run(loaded.model, opts) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            if let Some((tmp, path)) = trace_tmp {
+                if let Err(e) = tmp.persist(&path) {
+                    eprintln!("error: cannot write the trace to {}: {e}", path.display());
+                    return ExitCode::from(1);
+                }
+            }
+            let out = match format {
+                Format::Text => edgesim::report::to_text(&summary),
+                Format::Json => edgesim::report::to_json(&summary),
+                Format::Csv => edgesim::report::to_csv(&summary),
+            };
+            let _ = std::io::stdout().write_all(out.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Command::Validate { model, set } => {
+            let ov = match overrides(&set) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("error: --set {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match scenario::load_file(&model, &ov) {
+                Ok(_) => {
+                    println!("{}: ok", model.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Presets => {
+            for p in edgesim::scenario::presets::PRESETS {
+                println!("{:<22} {:<15} {}", p.name, p.applies_to, p.source);
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

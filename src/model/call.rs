@@ -1,0 +1,370 @@
+//! What every caller does with a call: send an attempt, wait for the reply, time it out, retry
+//! with backoff, give up at the deadline. **This file is where "what happens when a hop times out"
+//! is decided**, for the workload's client, the edge, every proxy and the service's outbound calls.
+//!
+//! A timeout does not stop the work downstream. The attempt is marked abandoned and the callee is
+//! told the connection went away; only a callee configured with `cancel_on_disconnect` stops its
+//! work. Anything else goes on as orphaned work: a token endpoint still rotates the refresh token,
+//! a service still performs its side effect, and the reply, when it comes, reaches nobody.
+
+use super::retry::RetryPolicy;
+use super::world::{Ev, Sim};
+use super::{AttemptKey, Body, ExchangeKey, InvocationKey, JobKey, NodeId, Payload, Response, Status};
+use crate::engine::{Dist, Scheduler, SimDuration, SimTime};
+use crate::model::trace::TraceKind;
+
+/// A resolved outbound call: from a caller to a target, with the caller's policy.
+#[derive(Clone, Debug)]
+pub struct CallSpec {
+    /// Index of the random stream used for this link's latency (the caller's stream).
+    pub rng: usize,
+    /// Component or workload name of the caller, for traces.
+    pub caller_name: String,
+    pub target: NodeId,
+    /// One-way network latency of the link (sampled for the request and again for the reply).
+    pub latency: Dist,
+    /// Per-try timeout.
+    pub try_timeout: Option<SimDuration>,
+    /// Overall deadline including all retries.
+    pub deadline: Option<SimDuration>,
+    pub retry: RetryPolicy,
+}
+
+/// Who is waiting for an exchange to finish.
+#[derive(Copy, Clone, Debug)]
+pub enum Owner {
+    /// The workload's client, for an invocation.
+    Invocation(InvocationKey),
+    /// An edge or proxy forwarding its incoming attempt.
+    Hop { node: NodeId, incoming: AttemptKey },
+    /// A service job's outbound call (refresh or platform API).
+    Job(JobKey),
+    /// A token cache's single-flight refresh.
+    Cache(u32),
+}
+
+/// What to send on each attempt. A refresh reads the refresh token from the cache when the attempt
+/// is sent, so a retry after a lost rotation presents the stale token, exactly as in production.
+#[derive(Copy, Clone, Debug)]
+pub enum PayloadTemplate {
+    Webhook,
+    Refresh { cache: u32 },
+    Fixed(Payload),
+}
+
+pub struct Exchange {
+    pub owner: Owner,
+    pub spec: u32,
+    pub invocation: Option<InvocationKey>,
+    pub org: u16,
+    pub session: u32,
+    pub template: PayloadTemplate,
+    pub attempts_made: u32,
+    pub started: SimTime,
+    pub current: Option<AttemptKey>,
+    pub previous_sleep: SimDuration,
+    pub last: Option<Response>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AttemptState {
+    InFlight,
+    /// The caller gave up (timeout, deadline or cancellation); the work may go on.
+    Abandoned,
+}
+
+/// What the callee is doing for an attempt, so that a disconnect can reach it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Work {
+    None,
+    Exchange(ExchangeKey),
+    Job(JobKey),
+}
+
+pub struct Attempt {
+    pub exchange: ExchangeKey,
+    pub spec: u32,
+    pub callee: NodeId,
+    pub invocation: Option<InvocationKey>,
+    pub org: u16,
+    pub session: u32,
+    pub payload: Payload,
+    /// 1 for the first attempt of its exchange.
+    pub number: u32,
+    pub sent_at: SimTime,
+    pub state: AttemptState,
+    pub response: Response,
+    pub work: Work,
+    /// Set by `respond`: the reply is on the wire.
+    pub answered: bool,
+}
+
+impl Sim {
+    /// Starts a call and sends its first attempt.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn start_exchange(
+        &mut self,
+        spec: u32,
+        owner: Owner,
+        invocation: Option<InvocationKey>,
+        org: u16,
+        session: u32,
+        template: PayloadTemplate,
+        s: &mut Scheduler<Ev>,
+    ) -> ExchangeKey {
+        let now = s.now();
+        let key = self.exchanges.insert(Exchange {
+            owner,
+            spec,
+            invocation,
+            org,
+            session,
+            template,
+            attempts_made: 0,
+            started: now,
+            current: None,
+            previous_sleep: self.specs[spec as usize].retry.backoff.base,
+            last: None,
+        });
+        if let Some(d) = self.specs[spec as usize].deadline {
+            s.after(d, Ev::Deadline { exchange: key });
+        }
+        self.send_attempt(key, s);
+        key
+    }
+
+    /// Sends the next attempt of an exchange (first try, or a retry after its backoff).
+    pub(crate) fn send_attempt(&mut self, key: ExchangeKey, s: &mut Scheduler<Ev>) {
+        let Some(ex) = self.exchanges.get_mut(key) else { return };
+        if ex.current.is_some() {
+            return;
+        }
+        ex.attempts_made += 1;
+        let number = ex.attempts_made;
+        let (spec_ix, invocation, org, session, template) = (ex.spec, ex.invocation, ex.org, ex.session, ex.template);
+        let payload = match template {
+            PayloadTemplate::Webhook => Payload::Webhook,
+            PayloadTemplate::Fixed(p) => p,
+            PayloadTemplate::Refresh { cache } => {
+                let c = &self.caches[cache as usize];
+                Payload::Refresh { token: c.refresh, encoding: c.encoding }
+            }
+        };
+        let spec = &self.specs[spec_ix as usize];
+        let target = spec.target;
+        let try_timeout = spec.try_timeout;
+        let latency = spec.latency.sample(&mut self.rngs[spec.rng]);
+        let now = s.now();
+        let attempt = self.attempts.insert(Attempt {
+            exchange: key,
+            spec: spec_ix,
+            callee: target,
+            invocation,
+            org,
+            session,
+            payload,
+            number,
+            sent_at: now,
+            state: AttemptState::InFlight,
+            response: Response::http(0),
+            work: Work::None,
+            answered: false,
+        });
+        self.exchanges[key].current = Some(attempt);
+        if let Some(inv) = invocation {
+            if let Some(i) = self.invocations.get_mut(inv) {
+                i.refs += 1;
+            }
+        }
+        self.in_flight += 1;
+        self.metrics.requests_sent[target as usize] += 1;
+        if number > 1 {
+            self.metrics.retries_sent[target as usize] += 1;
+        }
+        self.trace_attempt(now, TraceKind::AttemptSent, attempt, "");
+        s.after(latency, Ev::Deliver { attempt });
+        if let Some(t) = try_timeout {
+            s.after(t, Ev::TryTimeout { attempt });
+        }
+    }
+
+    /// The callee answers an attempt: the reply travels back over the link.
+    pub(crate) fn respond(&mut self, attempt: AttemptKey, response: Response, s: &mut Scheduler<Ev>) {
+        let Some(a) = self.attempts.get_mut(attempt) else { return };
+        if a.answered {
+            return;
+        }
+        a.answered = true;
+        a.response = response;
+        a.work = Work::None;
+        let spec = &self.specs[a.spec as usize];
+        let latency = spec.latency.sample(&mut self.rngs[spec.rng]);
+        s.after(latency, Ev::Reply { attempt });
+    }
+
+    /// Frees an attempt and its hold on the invocation.
+    fn release_attempt(&mut self, attempt: AttemptKey) -> Option<Attempt> {
+        let a = self.attempts.remove(attempt)?;
+        self.in_flight -= 1;
+        if let Some(inv) = a.invocation {
+            self.unref_invocation(inv);
+        }
+        Some(a)
+    }
+
+    /// A reply reaches the caller (or nobody, if the caller already gave up).
+    pub(crate) fn reply_arrived(&mut self, attempt: AttemptKey, s: &mut Scheduler<Ev>) {
+        let now = s.now();
+        let state = match self.attempts.get(attempt) {
+            Some(a) => a.state,
+            None => return,
+        };
+        if state == AttemptState::Abandoned {
+            self.trace_attempt(now, TraceKind::OrphanReply, attempt, "");
+            let a = self.release_attempt(attempt).expect("present");
+            self.metrics.orphaned_replies += 1;
+            if let (Payload::Refresh { .. }, Body::Tokens { .. }) = (a.payload, a.response.body) {
+                // The token endpoint rotated and nobody will ever store the new pair.
+                self.metrics.lost_rotations += 1;
+                self.trace_raw(now, TraceKind::RotationLost, a.callee, a.org, a.session, a.invocation, "rotated refresh token never reached the cache");
+            }
+            return;
+        }
+        self.trace_attempt(now, TraceKind::ReplyReceived, attempt, "");
+        let a = self.release_attempt(attempt).expect("present");
+        let Some(ex) = self.exchanges.get_mut(a.exchange) else { return };
+        ex.current = None;
+        ex.last = Some(a.response);
+        self.after_try(a.exchange, a.response, s);
+    }
+
+    /// A per-try timeout fires.
+    pub(crate) fn try_timed_out(&mut self, attempt: AttemptKey, s: &mut Scheduler<Ev>) {
+        let Some(a) = self.attempts.get(attempt) else { return };
+        if a.state != AttemptState::InFlight {
+            return;
+        }
+        let (exchange, callee) = (a.exchange, a.callee);
+        self.trace_attempt(s.now(), TraceKind::TryTimeout, attempt, "");
+        self.metrics.try_timeouts[callee as usize] += 1;
+        self.abandon_attempt(attempt, s);
+        if let Some(ex) = self.exchanges.get_mut(exchange) {
+            ex.current = None;
+            let r = Response::status(Status::TimedOut);
+            ex.last = Some(r);
+            self.after_try(exchange, r, s);
+        }
+    }
+
+    /// The exchange's overall deadline passes: stop whatever is in flight and give up.
+    pub(crate) fn deadline_passed(&mut self, exchange: ExchangeKey, s: &mut Scheduler<Ev>) {
+        let Some(ex) = self.exchanges.get_mut(exchange) else { return };
+        let current = ex.current.take();
+        if let Some(att) = current {
+            let callee = self.attempts[att].callee;
+            self.metrics.deadline_timeouts[callee as usize] += 1;
+            self.trace_attempt(s.now(), TraceKind::DeadlinePassed, att, "");
+            self.abandon_attempt(att, s);
+        }
+        self.complete_exchange(exchange, Response::status(Status::TimedOut), s);
+    }
+
+    /// The caller stops waiting for an attempt; the callee is told the connection went away.
+    pub(crate) fn abandon_attempt(&mut self, attempt: AttemptKey, s: &mut Scheduler<Ev>) {
+        let Some(a) = self.attempts.get_mut(attempt) else { return };
+        if a.state == AttemptState::Abandoned {
+            return;
+        }
+        a.state = AttemptState::Abandoned;
+        if a.answered {
+            return; // the reply is already on the wire; it will arrive as an orphan
+        }
+        let (callee, work) = (a.callee, a.work);
+        if self.callee_disconnected(callee, attempt, work, s) {
+            // The callee dropped the work: no reply will come.
+            self.trace_attempt(s.now(), TraceKind::WorkCancelled, attempt, "");
+            self.release_attempt(attempt);
+        }
+    }
+
+    /// The owner no longer wants the result of an exchange (its own caller went away).
+    pub(crate) fn abandon_exchange(&mut self, exchange: ExchangeKey, s: &mut Scheduler<Ev>) {
+        if let Some(ex) = self.exchanges.remove(exchange) {
+            if let Some(att) = ex.current {
+                self.abandon_attempt(att, s);
+            }
+        }
+    }
+
+    /// Decides, after a try ended, whether to retry or to finish.
+    fn after_try(&mut self, exchange: ExchangeKey, response: Response, s: &mut Scheduler<Ev>) {
+        let now = s.now();
+        let ex = &self.exchanges[exchange];
+        let spec = &self.specs[ex.spec as usize];
+        let policy = &spec.retry;
+        let retryable = !response.status.is_success()
+            && policy.retry_on.matches(response.status)
+            && ex.attempts_made < policy.max_attempts;
+        if !retryable {
+            self.complete_exchange(exchange, response, s);
+            return;
+        }
+        let retry_index = ex.attempts_made - 1;
+        let mut sleep = policy.backoff.sleep(retry_index, ex.previous_sleep, &mut self.rngs[spec.rng]);
+        if policy.honour_retry_after {
+            if let Some(ra) = response.retry_after {
+                sleep = sleep.max(ra);
+            }
+        }
+        if let Some(d) = spec.deadline {
+            if now + sleep >= ex.started + d {
+                // No time left for another try before the deadline; the deadline event finishes it.
+                self.complete_exchange(exchange, response, s);
+                return;
+            }
+        }
+        let target = spec.target;
+        self.exchanges[exchange].previous_sleep = sleep;
+        self.metrics.retries_scheduled[target as usize] += 1;
+        s.after(sleep, Ev::Retry { exchange });
+    }
+
+    /// Finishes an exchange and hands its result to the owner.
+    fn complete_exchange(&mut self, exchange: ExchangeKey, response: Response, s: &mut Scheduler<Ev>) {
+        let Some(ex) = self.exchanges.remove(exchange) else { return };
+        match ex.owner {
+            Owner::Invocation(inv) => self.invocation_finished(inv, response, s),
+            Owner::Hop { node, incoming } => self.hop_upstream_done(node, incoming, response, s),
+            Owner::Job(job) => self.job_outbound_done(job, response, s),
+            Owner::Cache(cache) => self.cache_refresh_done(cache, response, s),
+        }
+    }
+
+    /// Routes a disconnect to the callee. Returns true when the callee dropped the work.
+    fn callee_disconnected(&mut self, callee: NodeId, attempt: AttemptKey, work: Work, s: &mut Scheduler<Ev>) -> bool {
+        use super::world::NodeKind;
+        let cancel = match &self.nodes[callee as usize].kind {
+            NodeKind::Edge(e) => e.config.cancel_on_disconnect,
+            NodeKind::Proxy(p) => p.config.cancel_on_disconnect,
+            NodeKind::Service(sv) => sv.config.cancel_on_disconnect,
+            // A token endpoint or platform API that has received a request finishes it.
+            NodeKind::TokenEndpoint(_) | NodeKind::PlatformApi(_) => false,
+        };
+        if !cancel {
+            return false;
+        }
+        match work {
+            Work::None => {
+                // Not yet delivered (still on the wire) or nothing to stop: the callee will drop
+                // it when it arrives.
+                self.attempts[attempt].work = Work::None;
+                false
+            }
+            Work::Exchange(x) => {
+                self.abandon_exchange(x, s);
+                true
+            }
+            Work::Job(job) => self.service_cancel_job(job, s),
+        }
+    }
+}

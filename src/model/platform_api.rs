@@ -1,0 +1,48 @@
+//! The platform API the webhook calls with its access token: 401 for a revoked or expired token,
+//! otherwise success after its latency.
+
+use super::world::{Ev, NodeKind, Sim};
+use super::{AttemptKey, NodeId, Payload, Response};
+use crate::engine::{Dist, Scheduler};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformApiConfig {
+    pub latency: Dist,
+}
+
+pub struct PlatformApi {
+    pub config: PlatformApiConfig,
+    pub rng: usize,
+}
+
+impl Sim {
+    pub(crate) fn platform_api_on_request(&mut self, node: NodeId, attempt: AttemptKey, s: &mut Scheduler<Ev>) {
+        let slow = self.fault_latency_factor(node, s.now());
+        let NodeKind::PlatformApi(api) = &self.nodes[node as usize].kind else { unreachable!() };
+        let mut d = api.config.latency.sample(&mut self.rngs[api.rng]);
+        if slow != 1.0 {
+            d = d.mul_f64(slow);
+        }
+        s.after(d, Ev::ServerDone { attempt });
+    }
+
+    pub(crate) fn platform_api_done(&mut self, _node: NodeId, attempt: AttemptKey, s: &mut Scheduler<Ev>) {
+        let now = s.now();
+        let Some(a) = self.attempts.get(attempt) else { return };
+        let org = a.org;
+        let ok = match a.payload {
+            Payload::Api { token } => {
+                let fam = &self.families[token.family as usize];
+                fam.revoked_at.is_none() && fam.epoch == token.epoch && now < token.expires_at
+            }
+            _ => true,
+        };
+        if !ok {
+            self.metrics.api_unauthorized += 1;
+            self.metrics.orgs[org as usize].api_unauthorized += 1;
+        }
+        self.respond(attempt, Response::http(if ok { 200 } else { 401 }), s);
+    }
+}
