@@ -1,0 +1,18 @@
+//! edgesim's integration tests: one test binary, one file per behaviour.
+
+mod bad_models;
+mod determinism;
+mod queueing;
+mod seed_incident;
+mod sweep;
+
+/// Path of a file in the repository.
+pub fn repo(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Loads a model file with overrides (`path=value`).
+pub fn load(path: &str, overrides: &[&str]) -> edgesim::model::config::Model {
+    let ov: Vec<_> = overrides.iter().map(|o| edgesim::scenario::Override::parse(o).unwrap()).collect();
+    edgesim::scenario::load_file(&repo(path), &ov).unwrap_or_else(|e| panic!("{e}")).model
+}
