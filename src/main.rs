@@ -91,7 +91,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let mut opts = RunOptions { seed, duration, trace: None };
+            let mut opts = RunOptions { seed, duration, ..Default::default() };
             let mut trace_tmp = None;
             if let Some(path) = &trace {
                 let fmt = match trace_format {

@@ -92,7 +92,7 @@ fn main() -> ExitCode {
     let mut samples = Vec::with_capacity(a.repeat);
     for i in 0..a.warmup + a.repeat {
         let model = loaded.model.clone();
-        let opts = RunOptions { seed: a.seed, duration: a.duration, trace: None };
+        let opts = RunOptions { seed: a.seed, duration: a.duration, ..Default::default() };
         let t0 = Instant::now();
         let result = edgesim::run(model, opts);
         let wall = t0.elapsed().as_secs_f64();

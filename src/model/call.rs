@@ -7,6 +7,7 @@
 //! work. Anything else goes on as orphaned work: a token endpoint still rotates the refresh token,
 //! a service still performs its side effect, and the reply, when it comes, reaches nobody.
 
+use super::resilience::{CircuitBreaker, RetryBudget};
 use super::retry::RetryPolicy;
 use super::world::{Ev, Sim};
 use super::{AttemptKey, Body, ExchangeKey, InvocationKey, JobKey, NodeId, Payload, Response, Status};
@@ -28,6 +29,11 @@ pub struct CallSpec {
     /// Overall deadline including all retries.
     pub deadline: Option<SimDuration>,
     pub retry: RetryPolicy,
+    pub budget: Option<RetryBudget>,
+    pub breaker: Option<CircuitBreaker>,
+    /// Attempts of this call in flight (the caller still waiting), and how many are retries.
+    pub active_requests: u32,
+    pub active_retries: u32,
 }
 
 /// Who is waiting for an exchange to finish.
@@ -150,11 +156,27 @@ impl Sim {
                 Payload::Refresh { token: c.refresh, encoding: c.encoding }
             }
         };
-        let spec = &self.specs[spec_ix as usize];
+        let now = s.now();
+        let spec = &mut self.specs[spec_ix as usize];
         let target = spec.target;
+        let (active, retries) = (spec.active_requests, spec.active_retries);
+        if let Some(cb) = spec.breaker.as_mut() {
+            if !cb.admit(now, active, retries, number > 1) {
+                let status = cb.config.open_status;
+                self.metrics.breaker_rejections[target as usize] += 1;
+                let ex = &mut self.exchanges[key];
+                ex.last = Some(Response::http(status));
+                s.after(SimDuration::ZERO, Ev::LocalReject { exchange: key });
+                return;
+            }
+        }
+        spec.active_requests += 1;
+        if number > 1 {
+            spec.active_retries += 1;
+        }
+        let spec = &self.specs[spec_ix as usize];
         let try_timeout = spec.try_timeout;
         let latency = spec.latency.sample(&mut self.rngs[spec.rng]);
-        let now = s.now();
         let attempt = self.attempts.insert(Attempt {
             exchange: key,
             spec: spec_ix,
@@ -180,6 +202,7 @@ impl Sim {
         self.metrics.requests_sent[target as usize] += 1;
         if number > 1 {
             self.metrics.retries_sent[target as usize] += 1;
+            self.ts_retry(target as usize);
         }
         self.trace_attempt(now, TraceKind::AttemptSent, attempt, "");
         s.after(latency, Ev::Deliver { attempt });
@@ -197,6 +220,9 @@ impl Sim {
         a.answered = true;
         a.response = response;
         a.work = Work::None;
+        let callee = a.callee as usize;
+        self.ts_answered(callee, response.status);
+        let a = &self.attempts[attempt];
         let spec = &self.specs[a.spec as usize];
         let latency = spec.latency.sample(&mut self.rngs[spec.rng]);
         s.after(latency, Ev::Reply { attempt });
@@ -231,6 +257,7 @@ impl Sim {
             return;
         }
         self.trace_attempt(now, TraceKind::ReplyReceived, attempt, "");
+        self.caller_stops_waiting(attempt);
         let a = self.release_attempt(attempt).expect("present");
         let Some(ex) = self.exchanges.get_mut(a.exchange) else { return };
         ex.current = None;
@@ -247,6 +274,7 @@ impl Sim {
         let (exchange, callee) = (a.exchange, a.callee);
         self.trace_attempt(s.now(), TraceKind::TryTimeout, attempt, "");
         self.metrics.try_timeouts[callee as usize] += 1;
+        self.ts_try_timeout(callee as usize);
         self.abandon_attempt(attempt, s);
         if let Some(ex) = self.exchanges.get_mut(exchange) {
             ex.current = None;
@@ -276,6 +304,8 @@ impl Sim {
             return;
         }
         a.state = AttemptState::Abandoned;
+        self.caller_stops_waiting(attempt);
+        let a = &self.attempts[attempt];
         if a.answered {
             return; // the reply is already on the wire; it will arrive as an orphan
         }
@@ -296,19 +326,61 @@ impl Sim {
         }
     }
 
+    /// The caller no longer waits for this attempt (reply received, or gave up on it).
+    fn caller_stops_waiting(&mut self, attempt: AttemptKey) {
+        let a = &self.attempts[attempt];
+        let spec = &mut self.specs[a.spec as usize];
+        spec.active_requests -= 1;
+        if a.number > 1 {
+            spec.active_retries -= 1;
+        }
+    }
+
+    /// A circuit breaker refused the attempt before it was sent.
+    pub(crate) fn local_reject(&mut self, exchange: ExchangeKey, s: &mut Scheduler<Ev>) {
+        let Some(ex) = self.exchanges.get(exchange) else { return };
+        let r = ex.last.unwrap_or(Response::http(503));
+        self.after_try(exchange, r, s);
+    }
+
     /// Decides, after a try ended, whether to retry or to finish.
     fn after_try(&mut self, exchange: ExchangeKey, response: Response, s: &mut Scheduler<Ev>) {
         let now = s.now();
         let ex = &self.exchanges[exchange];
-        let spec = &self.specs[ex.spec as usize];
+        let attempts_made = ex.attempts_made;
+        let spec = &mut self.specs[ex.spec as usize];
+        let failed = match response.status {
+            Status::Http(c) => c >= 500 || c == 429,
+            _ => true,
+        };
+        if let Some(cb) = spec.breaker.as_mut() {
+            cb.record(now, !failed);
+        }
+        if response.status.is_success() {
+            if let Some(b) = spec.budget.as_mut() {
+                b.on_success();
+            }
+        }
         let policy = &spec.retry;
         let retryable = !response.status.is_success()
             && policy.retry_on.matches(response.status)
-            && ex.attempts_made < policy.max_attempts;
+            && attempts_made < policy.max_attempts;
         if !retryable {
             self.complete_exchange(exchange, response, s);
             return;
         }
+        let (active, retries) = (spec.active_requests, spec.active_retries);
+        if let Some(b) = spec.budget.as_mut() {
+            if !b.try_spend(response.status == Status::TimedOut, active, retries) {
+                let target = spec.target;
+                self.metrics.budget_refusals[target as usize] += 1;
+                self.complete_exchange(exchange, response, s);
+                return;
+            }
+        }
+        let ex = &self.exchanges[exchange];
+        let spec = &self.specs[ex.spec as usize];
+        let policy = &spec.retry;
         let retry_index = ex.attempts_made - 1;
         let mut sleep = policy.backoff.sleep(retry_index, ex.previous_sleep, &mut self.rngs[spec.rng]);
         if policy.honour_retry_after {

@@ -7,6 +7,7 @@ use super::fault::FaultConfig;
 use super::platform_api::PlatformApiConfig;
 use super::proxy::ProxyConfig;
 use super::reauth::ReauthConfig;
+use super::resilience::{CircuitBreakerConfig, RetryBudgetConfig};
 use super::retry::RetryPolicy;
 use super::service::ServiceConfig;
 use super::token_endpoint::TokenEndpointConfig;
@@ -137,6 +138,12 @@ pub struct UpstreamConfig {
     pub deadline: Option<SimDuration>,
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// Caps retries (token bucket or ratio); none by default.
+    #[serde(default)]
+    pub retry_budget: Option<RetryBudgetConfig>,
+    /// Refuses attempts while the target keeps failing; none by default.
+    #[serde(default)]
+    pub circuit_breaker: Option<CircuitBreakerConfig>,
 }
 
 pub fn zero_latency() -> Dist {

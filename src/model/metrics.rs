@@ -54,6 +54,11 @@ pub struct Metrics {
     pub retries_scheduled: Vec<u64>,
     pub try_timeouts: Vec<u64>,
     pub deadline_timeouts: Vec<u64>,
+    pub rate_limited: Vec<u64>,
+    pub overload_rejections: Vec<u64>,
+    pub max_server_queue: Vec<u64>,
+    pub budget_refusals: Vec<u64>,
+    pub breaker_rejections: Vec<u64>,
     pub refresh_requests: u64,
     pub rotations: u64,
     pub lost_rotations: u64,
@@ -90,6 +95,11 @@ impl Metrics {
             retries_scheduled: vec![0; nodes],
             try_timeouts: vec![0; nodes],
             deadline_timeouts: vec![0; nodes],
+            rate_limited: vec![0; nodes],
+            overload_rejections: vec![0; nodes],
+            max_server_queue: vec![0; nodes],
+            budget_refusals: vec![0; nodes],
+            breaker_rejections: vec![0; nodes],
             refresh_requests: 0,
             rotations: 0,
             lost_rotations: 0,
@@ -181,6 +191,15 @@ pub struct ComponentSummary {
     pub retries: u64,
     pub try_timeouts: u64,
     pub deadline_timeouts: u64,
+    /// 429s this component answered because of its rate limit.
+    pub rate_limited: u64,
+    /// Requests refused because this component's queue was full.
+    pub overload_rejections: u64,
+    pub max_queue: u64,
+    /// Retries towards this component that a retry budget refused.
+    pub budget_refusals: u64,
+    /// Attempts towards this component that a circuit breaker refused.
+    pub breaker_rejections: u64,
     /// requests / invocations: the load this component sees per invocation.
     pub per_invocation: f64,
 }
@@ -227,6 +246,9 @@ pub struct Summary {
     pub client_attempts_per_invocation: f64,
     /// Requests reaching the deepest component of the webhook path per invocation.
     pub amplification: f64,
+    /// Whether goodput came back after the fault window(s) ended (only for models with a
+    /// `slow` fault, the trigger).
+    pub recovery: Option<super::timeseries::RecoveryVerdict>,
     /// blake3 of the trace bytes, when a trace was written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_hash: Option<String>,

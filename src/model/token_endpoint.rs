@@ -5,6 +5,7 @@
 //! endpoint never learns that nobody is waiting (RFC 9700 s4.14.2 describes rotation and what the
 //! server does on reuse).
 
+use super::server::{ServerConfig, ServerState};
 use super::trace::TraceKind;
 use super::world::{Ev, NodeKind, Sim};
 use super::{AccessToken, AttemptKey, Body, Encoding, NodeId, Payload, RefreshToken, Response};
@@ -65,6 +66,9 @@ pub struct TokenEndpointConfig {
     /// application/x-www-form-urlencoded).
     #[serde(default = "yes")]
     pub strict_content_type: bool,
+    /// Capacity and rate limit.
+    #[serde(default)]
+    pub server: ServerConfig,
 }
 
 fn yes() -> bool {
@@ -85,6 +89,7 @@ pub struct TokenEndpoint {
     pub rng: usize,
     /// For each validation step, which orgs run it (by org index).
     pub step_applies: Vec<Vec<bool>>,
+    pub server: ServerState,
 }
 
 /// The authorization server's record of one grant: its current refresh-token generation.
@@ -107,9 +112,11 @@ impl Sim {
         }
     }
 
-    pub(crate) fn token_endpoint_on_request(&mut self, node: NodeId, attempt: AttemptKey, s: &mut Scheduler<Ev>) {
+    /// Processing time of one refresh: the endpoint's latency plus every validation step that
+    /// applies to the org, in order, slowed by any active fault window.
+    pub(crate) fn token_endpoint_latency(&mut self, node: NodeId, attempt: AttemptKey, now: SimTime) -> SimDuration {
         let org = self.attempts[attempt].org as usize;
-        let slow = self.fault_latency_factor(node, s.now());
+        let slow = self.fault_latency_factor(node, now);
         let NodeKind::TokenEndpoint(te) = &self.nodes[node as usize].kind else { unreachable!() };
         let rng = &mut self.rngs[te.rng];
         let mut d = te.config.latency.sample(rng);
@@ -121,11 +128,16 @@ impl Sim {
         if slow != 1.0 {
             d = d.mul_f64(slow);
         }
-        s.after(d, Ev::ServerDone { attempt });
+        d
     }
 
     /// The refresh has been processed: rotate, detect reuse, answer.
     pub(crate) fn token_endpoint_done(&mut self, node: NodeId, attempt: AttemptKey, s: &mut Scheduler<Ev>) {
+        self.token_endpoint_process(node, attempt, s);
+        self.server_release(node, s);
+    }
+
+    fn token_endpoint_process(&mut self, node: NodeId, attempt: AttemptKey, s: &mut Scheduler<Ev>) {
         let now = s.now();
         let Some(a) = self.attempts.get(attempt) else { return };
         let Payload::Refresh { token, encoding } = a.payload else {

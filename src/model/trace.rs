@@ -27,6 +27,9 @@ pub enum TraceKind {
     ManualReauth,
     DuplicateSideEffect,
     FaultStarted,
+    RateLimited,
+    RetryRefused,
+    BreakerRejected,
     FaultEnded,
 }
 
@@ -51,6 +54,9 @@ impl TraceKind {
             TraceKind::ManualReauth => "manual_reauth",
             TraceKind::DuplicateSideEffect => "duplicate_side_effect",
             TraceKind::FaultStarted => "fault_started",
+            TraceKind::RateLimited => "rate_limited",
+            TraceKind::RetryRefused => "retry_refused_by_budget",
+            TraceKind::BreakerRejected => "circuit_open",
             TraceKind::FaultEnded => "fault_ended",
         }
     }

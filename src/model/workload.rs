@@ -68,11 +68,15 @@ pub struct ClientConfig {
     pub deadline: Option<SimDuration>,
     #[serde(default)]
     pub retry: RetryPolicy,
+    #[serde(default)]
+    pub retry_budget: Option<super::resilience::RetryBudgetConfig>,
+    #[serde(default)]
+    pub circuit_breaker: Option<super::resilience::CircuitBreakerConfig>,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
-        ClientConfig { latency: super::config::zero_latency(), timeout: None, deadline: None, retry: RetryPolicy::default() }
+        ClientConfig { latency: super::config::zero_latency(), timeout: None, deadline: None, retry: RetryPolicy::default(), retry_budget: None, circuit_breaker: None }
     }
 }
 
@@ -207,6 +211,7 @@ impl Sim {
             closed_session,
         });
         self.metrics.invocations_started += 1;
+        self.ts_client(true, None);
         self.metrics.orgs[org as usize].invocations += 1;
         self.trace_raw(now, TraceKind::InvocationStarted, u16::MAX, org, session, Some(inv), "");
         self.start_exchange(spec, Owner::Invocation(inv), Some(inv), org, session, PayloadTemplate::Webhook, s);
@@ -225,6 +230,10 @@ impl Sim {
         let (org, started, w, closed) = (i.org, i.started, i.workload, i.closed_session);
         let latency = now.since(started);
         self.metrics.record_outcome(org, response.status, latency, now);
+        self.ts_client(false, Some(response.status));
+        if let Some(g) = self.goodput.as_mut() {
+            g.record(now, response.status.is_success());
+        }
         self.trace_raw(now, TraceKind::InvocationEnded, u16::MAX, org, self.invocations[inv].session, Some(inv), &response.status.label());
         if let Some(sess) = closed {
             if let Arrivals::Closed { think, .. } = &self.workloads[w as usize].arrivals {

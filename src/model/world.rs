@@ -30,6 +30,8 @@ pub enum Ev {
     TryTimeout { attempt: AttemptKey },
     Deadline { exchange: ExchangeKey },
     Retry { exchange: ExchangeKey },
+    /// A circuit breaker refused an attempt: the caller sees the failure at once.
+    LocalReject { exchange: ExchangeKey },
     ServerDone { attempt: AttemptKey },
     JobWorkDone { job: JobKey },
     RefreshWaitExpired { job: JobKey },
@@ -69,6 +71,9 @@ pub struct Sim {
     pub(crate) admin_revocations: Vec<(u16, SimTime)>,
     pub(crate) metrics: Metrics,
     pub(crate) trace: Option<Tracer>,
+    pub(crate) timeseries: Option<super::timeseries::TimeSeries>,
+    pub(crate) goodput: Option<super::timeseries::GoodputLog>,
+    pub(crate) ts_next: SimTime,
     pub(crate) arrivals_end: SimTime,
     pub(crate) in_flight: u64,
     pub(crate) next_invocation_id: u64,
@@ -98,6 +103,8 @@ pub struct RunOptions {
     pub duration: Option<SimDuration>,
     /// Stream a trace here.
     pub trace: Option<(Box<dyn Write>, TraceFormat)>,
+    /// Stream per-second load (CSV) here.
+    pub timeseries: Option<Box<dyn Write>>,
 }
 
 fn resolve(names: &BTreeMap<&str, NodeId>, name: &str) -> Result<NodeId, RunError> {
@@ -129,6 +136,10 @@ impl Sim {
                 try_timeout: u.timeout,
                 deadline,
                 retry: u.retry.clone(),
+                budget: u.retry_budget.as_ref().map(super::resilience::RetryBudget::new),
+                breaker: u.circuit_breaker.clone().map(super::resilience::CircuitBreaker::new),
+                active_requests: 0,
+                active_retries: 0,
             });
             Ok(specs.len() as u32 - 1)
         };
@@ -210,9 +221,9 @@ impl Sim {
                         .iter()
                         .map(|st| model.orgs.iter().map(|o| st.orgs.is_empty() || st.orgs.iter().any(|n| *n == o.name)).collect())
                         .collect();
-                    NodeKind::TokenEndpoint(TokenEndpoint { config: t.clone(), rng, step_applies })
+                    NodeKind::TokenEndpoint(TokenEndpoint { config: t.clone(), rng, step_applies, server: super::server::ServerState::new(&t.server) })
                 }
-                ComponentConfig::PlatformApi(a) => NodeKind::PlatformApi(PlatformApi { config: a.clone(), rng }),
+                ComponentConfig::PlatformApi(a) => NodeKind::PlatformApi(PlatformApi { config: a.clone(), rng, server: super::server::ServerState::new(&a.server) }),
             };
             nodes.push(Node { name: name.clone(), kind });
         }
@@ -224,7 +235,15 @@ impl Sim {
             rngs.push(component_rng(seed, &format!("workload:{name}")));
             let rng = rngs.len() - 1;
             let c = &w.client;
-            let u = UpstreamConfig { target: w.target.clone(), latency: c.latency.clone(), timeout: c.timeout, deadline: c.deadline, retry: c.retry.clone() };
+            let u = UpstreamConfig {
+                target: w.target.clone(),
+                latency: c.latency.clone(),
+                timeout: c.timeout,
+                deadline: c.deadline,
+                retry: c.retry.clone(),
+                retry_budget: c.retry_budget.clone(),
+                circuit_breaker: c.circuit_breaker.clone(),
+            };
             let spec = make_spec(&mut specs, rng, &name, &u, None)?;
             let rate = match &w.arrivals {
                 Arrivals::Poisson { rate, .. } => *rate,
@@ -255,6 +274,18 @@ impl Sim {
         }
 
         let trace = opts.trace.take().map(|(w, f)| Tracer::new(w, f, model.limits.max_trace_bytes));
+        let timeseries = opts.timeseries.take().map(|mut out| {
+            let error = out.write_all(super::timeseries::HEADER.as_bytes()).err().map(|e| e.to_string());
+            super::timeseries::TimeSeries {
+                out,
+                width: SimDuration::from_secs(1),
+                current: 0,
+                buckets: vec![Default::default(); nodes.len() + 1],
+                in_flight: vec![0; nodes.len() + 1],
+                error,
+            }
+        });
+        let goodput = (!slow_windows.is_empty()).then(super::timeseries::GoodputLog::default);
         let metrics = Metrics::new(model.orgs.len(), nodes.len());
         let sched = Scheduler::new(&model.limits);
         let sim = Sim {
@@ -274,6 +305,9 @@ impl Sim {
             admin_revocations,
             metrics,
             trace,
+            ts_next: if timeseries.is_some() { SimTime(1_000_000) } else { SimTime::MAX },
+            timeseries,
+            goodput,
             arrivals_end: SimTime(duration.micros()),
             in_flight: 0,
             next_invocation_id: 0,
@@ -290,11 +324,11 @@ impl Sim {
             self.release_undelivered(attempt);
             return;
         }
+        self.ts_offered(node as usize);
         match &self.nodes[node as usize].kind {
             NodeKind::Edge(_) | NodeKind::Proxy(_) => self.hop_on_request(node, attempt, s),
             NodeKind::Service(_) => self.service_on_request(node, attempt, s),
-            NodeKind::TokenEndpoint(_) => self.token_endpoint_on_request(node, attempt, s),
-            NodeKind::PlatformApi(_) => self.platform_api_on_request(node, attempt, s),
+            NodeKind::TokenEndpoint(_) | NodeKind::PlatformApi(_) => self.server_on_request(node, attempt, s),
         }
     }
 
@@ -340,6 +374,14 @@ impl Sim {
         let horizon = self.arrivals_end + self.model.simulation.drain;
         let stop = run_until(&mut self, &mut s, horizon)?;
         let end = if stop == Stop::Drained { s.now().max(self.arrivals_end) } else { horizon };
+        if self.timeseries.is_some() {
+            self.ts_roll(end);
+            self.ts_flush();
+            let mut ts = self.timeseries.take().expect("checked");
+            if let Some(e) = ts.error.take().or_else(|| ts.out.flush().err().map(|e| e.to_string())) {
+                return Err(RunError::Trace(format!("time series: {e}")));
+            }
+        }
         let trace = self.trace.take();
         let trace_hash = match trace {
             Some(t) => Some(t.finish().map_err(RunError::Trace)?.1),
@@ -415,6 +457,11 @@ impl Sim {
                 retries: m.retries_sent[i],
                 try_timeouts: m.try_timeouts[i],
                 deadline_timeouts: m.deadline_timeouts[i],
+                rate_limited: m.rate_limited[i],
+                overload_rejections: m.overload_rejections[i],
+                max_queue: m.max_server_queue[i],
+                budget_refusals: m.budget_refusals[i],
+                breaker_rejections: m.breaker_rejections[i],
                 per_invocation: per_inv(m.requests_sent[i]),
             });
         }
@@ -460,6 +507,10 @@ impl Sim {
             client_attempts_per_invocation: per_inv(client_attempts),
             amplification,
             trace_hash,
+            recovery: match (&self.goodput, self.slow_windows.iter().map(|w| (w.start, w.end)).reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))) {
+                (Some(log), Some((start, stop))) => Some(super::timeseries::judge_recovery(log, start, stop, self.arrivals_end)),
+                _ => None,
+            },
         }
     }
 }
@@ -469,6 +520,10 @@ impl World for Sim {
     type Error = RunError;
 
     fn handle(&mut self, ev: Ev, s: &mut Scheduler<Ev>) -> Result<(), RunError> {
+        if s.now() >= self.ts_next {
+            self.ts_roll(s.now());
+            self.ts_next = SimTime((s.now().micros() / 1_000_000 + 1) * 1_000_000);
+        }
         match ev {
             Ev::Arrival { workload, session } => self.workload_arrival(workload, session, s)?,
             Ev::Deliver { attempt } => self.deliver(attempt, s),
@@ -476,6 +531,7 @@ impl World for Sim {
             Ev::TryTimeout { attempt } => self.try_timed_out(attempt, s),
             Ev::Deadline { exchange } => self.deadline_passed(exchange, s),
             Ev::Retry { exchange } => self.send_attempt(exchange, s),
+            Ev::LocalReject { exchange } => self.local_reject(exchange, s),
             Ev::ServerDone { attempt } => self.server_done(attempt, s),
             Ev::JobWorkDone { job } => self.job_work_done(job, s),
             Ev::RefreshWaitExpired { job } => self.job_refresh_wait_expired(job, s),
