@@ -47,6 +47,9 @@ enum Command {
         /// Trace format (default: from the file extension, .jsonl gives JSON Lines, else CSV).
         #[arg(long, value_enum)]
         trace_format: Option<TraceFmt>,
+        /// Write per-second load per component (CSV) to this file.
+        #[arg(long)]
+        timeseries: Option<PathBuf>,
         /// Summary format.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
@@ -76,7 +79,7 @@ fn overrides(set: &[String]) -> Result<Vec<Override>, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { model, seed, duration, trace, trace_format, format, set } => {
+        Command::Run { model, seed, duration, trace, trace_format, timeseries, format, set } => {
             let ov = match overrides(&set) {
                 Ok(o) => o,
                 Err(e) => {
@@ -120,6 +123,20 @@ fn main() -> ExitCode {
                 opts.trace = Some((Box::new(std::io::BufWriter::with_capacity(1 << 20, file)), fmt));
                 trace_tmp = Some((tmp, path.clone()));
             }
+            let mut ts_tmp = None;
+            if let Some(path) = &timeseries {
+                let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+                match tempfile::NamedTempFile::new_in(dir).and_then(|t| t.reopen().map(|f| (t, f))) {
+                    Ok((tmp, file)) => {
+                        opts.timeseries = Some(Box::new(std::io::BufWriter::new(file)));
+                        ts_tmp = Some((tmp, path.clone()));
+                    }
+                    Err(e) => {
+                        eprintln!("error: cannot create the time-series file in {}: {e}", dir.display());
+                        return ExitCode::from(2);
+                    }
+                }
+            }
             let summary = match edgesim::run(loaded.model, opts) {
                 Ok(s) => s,
                 Err(e) => {
@@ -127,6 +144,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
+            if let Some((tmp, path)) = ts_tmp {
+                if let Err(e) = tmp.persist(&path) {
+                    eprintln!("error: cannot write the time series to {}: {e}", path.display());
+                    return ExitCode::from(1);
+                }
+            }
             if let Some((tmp, path)) = trace_tmp {
                 if let Err(e) = tmp.persist(&path) {
                     eprintln!("error: cannot write the trace to {}: {e}", path.display());
