@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 pub enum FaultConfig {
     /// The component's processing latency is multiplied by `factor` between `start` and `end`.
     Slow { component: String, start: SimDuration, end: SimDuration, factor: f64 },
+    /// The service fails an extra `rate` of its requests with its failure status.
+    Errors { component: String, start: SimDuration, end: SimDuration, rate: f64 },
     /// An admin revokes the org's authorization at `at` (every token family of the org).
     RevokeAuthorization { org: String, at: SimDuration },
 }
@@ -33,6 +35,11 @@ impl Sim {
             }
         }
         f
+    }
+
+    /// Extra failure rate for a component at `now` (sum of the active windows).
+    pub(crate) fn fault_error_rate(&self, node: u16, now: SimTime) -> f64 {
+        self.error_windows.iter().filter(|w| w.node == node && w.start <= now && now < w.end).map(|w| w.factor).sum()
     }
 
     pub(crate) fn schedule_faults(&mut self, s: &mut Scheduler<Ev>) {

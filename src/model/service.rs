@@ -44,6 +44,12 @@ pub struct ServiceConfig {
     /// Status returned when the queue is full.
     #[serde(default = "s503")]
     pub queue_full_status: u16,
+    /// Fraction of requests the service fails at once with `failure_status` (independently, from
+    /// the service's own random stream): a base error rate for retry-amplification studies.
+    #[serde(default)]
+    pub failure_rate: f64,
+    #[serde(default = "s500")]
+    pub failure_status: u16,
     /// Abandon a request's work when its caller disconnects (as a handler watching its request
     /// context does). Default: no, the handler runs to the end.
     #[serde(default)]
@@ -61,6 +67,9 @@ fn s502() -> u16 {
 }
 fn s401() -> u16 {
     401
+}
+fn s500() -> u16 {
+    500
 }
 fn s503() -> u16 {
     503
@@ -159,6 +168,15 @@ impl Sim {
         let (node, arrived) = (j.node, j.arrived);
         self.service(node).busy += 1;
         let _ = self.metrics.queue_wait.record(s.now().since(arrived).micros());
+        let rate = self.service(node).config.failure_rate + self.fault_error_rate(node, s.now());
+        if rate > 0.0 {
+            let NodeKind::Service(svc) = &self.nodes[node as usize].kind else { unreachable!() };
+            let (rng, status) = (svc.rng, svc.config.failure_status);
+            if rand::Rng::gen::<f64>(&mut self.rngs[rng]) < rate {
+                self.finish_job(job, status, s);
+                return;
+            }
+        }
         self.job_get_token(job, s);
     }
 

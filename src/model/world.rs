@@ -68,6 +68,8 @@ pub struct Sim {
     pub(crate) caches: Vec<TokenCache>,
     pub(crate) workloads: Vec<Workload>,
     pub(crate) slow_windows: Vec<FaultWindow>,
+    /// Error-rate windows (`factor` holds the rate).
+    pub(crate) error_windows: Vec<FaultWindow>,
     pub(crate) admin_revocations: Vec<(u16, SimTime)>,
     pub(crate) metrics: Metrics,
     pub(crate) trace: Option<Tracer>,
@@ -258,6 +260,7 @@ impl Sim {
         }
         let mut slow_windows = Vec::new();
         let mut admin_revocations = Vec::new();
+        let mut error_windows = Vec::new();
         for f in &model.faults {
             match f {
                 FaultConfig::Slow { component, start, end, factor } => slow_windows.push(FaultWindow {
@@ -265,6 +268,12 @@ impl Sim {
                     start: SimTime(start.micros()),
                     end: SimTime(end.micros()),
                     factor: *factor,
+                }),
+                FaultConfig::Errors { component, start, end, rate } => error_windows.push(FaultWindow {
+                    node: resolve(&names, component)?,
+                    start: SimTime(start.micros()),
+                    end: SimTime(end.micros()),
+                    factor: *rate,
                 }),
                 FaultConfig::RevokeAuthorization { org, at } => {
                     let o = *org_index.get(org.as_str()).ok_or_else(|| RunError::Build(format!("unknown org `{org}`")))?;
@@ -302,6 +311,7 @@ impl Sim {
             caches,
             workloads,
             slow_windows,
+            error_windows,
             admin_revocations,
             metrics,
             trace,

@@ -91,6 +91,9 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
                 if s.workers == 0 {
                     return Err(problem(format!("{base}.workers"), "workers must be at least 1", "a service with no worker never answers"));
                 }
+                if !(0.0..=1.0).contains(&s.failure_rate) {
+                    return Err(problem(format!("{base}.failure_rate"), "failure_rate must be between 0 and 1", "e.g. failure_rate = 0.1"));
+                }
                 if s.platform_api.is_some() && s.token_endpoint.is_none() {
                     return Err(problem(format!("{base}.platform_api"), "a platform API call needs a token: token_endpoint is missing", "add token_endpoint = { target = \"...\" }"));
                 }
@@ -192,6 +195,17 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
                 }
                 if !(factor.is_finite() && *factor > 0.0) {
                     return Err(problem(format!("{base}.factor"), "factor must be a positive number", "e.g. factor = 10.0 for ten times slower"));
+                }
+            }
+            FaultConfig::Errors { component, start, end, rate } => {
+                if !idx.contains_key(component.as_str()) {
+                    return Err(problem(format!("{base}.component"), format!("unknown component `{component}`"), format!("components defined: {known}")));
+                }
+                if start >= end {
+                    return Err(problem(format!("{base}.end"), "end must be after start", "a fault window is [start, end)"));
+                }
+                if !(0.0..=1.0).contains(rate) {
+                    return Err(problem(format!("{base}.rate"), "rate must be between 0 and 1", "e.g. rate = 0.5 fails half the requests"));
                 }
             }
             FaultConfig::RevokeAuthorization { org, .. } => {

@@ -1,5 +1,7 @@
 //! edgesim's integration tests: one test binary, one file per behaviour.
 
+mod amplification;
+mod backoff_dynamics;
 mod bad_models;
 mod determinism;
 mod queueing;
