@@ -11,6 +11,7 @@ pub mod engine;
 pub mod model;
 pub mod report;
 pub mod scenario;
+pub mod sweep;
 
 use model::metrics::Summary;
 use model::world::{RunError, RunOptions, Sim};

@@ -66,6 +66,36 @@ enum Command {
     },
     /// List presets with their sources.
     Presets,
+    /// Run an experiment (experiments/*.toml): a grid or sample of model settings with
+    /// replications, in parallel; resumable; writes results.csv, summary.csv and a recommendation.
+    Sweep {
+        /// Experiment file, e.g. experiments/seed-advice.toml
+        experiment: PathBuf,
+        /// Output directory (rerun with the same one to resume).
+        #[arg(long)]
+        out: PathBuf,
+        /// Worker threads (default: one per core). The output does not depend on it.
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Run one slice, INDEX/COUNT with 0-based INDEX (default: from JOB_COMPLETION_INDEX and
+        /// EDGESIM_SHARD_COUNT, or SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT, if set).
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        /// No progress bar.
+        #[arg(long)]
+        no_progress: bool,
+        /// Discard the results already in --out instead of resuming.
+        #[arg(long)]
+        fresh: bool,
+    },
+    /// Join the output directories of sweep shards into the files an unsharded sweep writes.
+    Merge {
+        /// Shard output directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn parse_duration_arg(s: &str) -> Result<SimDuration, String> {
@@ -183,11 +213,26 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Sweep { experiment, out, threads, shard, no_progress, fresh } => {
+            let opts = edgesim::sweep::SweepOptions { out, threads, progress: !no_progress, fresh, ..Default::default() };
+            sweep_exit(edgesim::sweep::cli::sweep(&experiment, shard.as_deref(), opts))
+        }
+        Command::Merge { dirs, out } => sweep_exit(edgesim::sweep::cli::merge_dirs(&dirs, &out)),
         Command::Presets => {
             for p in edgesim::scenario::presets::PRESETS {
                 println!("{:<22} {:<15} {}", p.name, p.applies_to, p.source);
             }
             ExitCode::SUCCESS
+        }
+    }
+}
+
+fn sweep_exit(r: Result<(), edgesim::sweep::SweepError>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}{e}", if matches!(e, edgesim::sweep::SweepError::Experiment(_)) { "" } else { "error: " });
+            ExitCode::from(2)
         }
     }
 }

@@ -1066,7 +1066,7 @@ mod tests {
                 r#"{ dist = "uniform", low = "30ms", high = "10ms" }"#,
                 "swap",
             ),
-            (r#"{ dist = "exponential", mean = "-5ms" }"#, "number"),
+            (r#"{ dist = "exponential", mean = "-5ms" }"#, "negative"),
             (
                 r#"{ dist = "normal", mean = "50ms", std_dev = 10 }"#,
                 "unit",

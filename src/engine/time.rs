@@ -118,6 +118,9 @@ impl fmt::Display for SimDuration {
 /// A bare number is rejected (except `0`) so that a unit is never guessed.
 pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
     let t = text.trim();
+    if t.starts_with('-') {
+        return Err(format!("`{t}` is negative; durations cannot be negative (write e.g. \"30s\")"));
+    }
     if t == "0" {
         return Ok(SimDuration::ZERO);
     }

@@ -34,6 +34,8 @@ pub struct CallSpec {
     /// Attempts of this call in flight (the caller still waiting), and how many are retries.
     pub active_requests: u32,
     pub active_retries: u32,
+    /// Each try sends a new body (only for workload clients).
+    pub new_payload_on_retry: bool,
 }
 
 /// Who is waiting for an exchange to finish.
@@ -53,7 +55,8 @@ pub enum Owner {
 /// is sent, so a retry after a lost rotation presents the stale token, exactly as in production.
 #[derive(Copy, Clone, Debug)]
 pub enum PayloadTemplate {
-    Webhook,
+    /// A webhook call; `key` is sent as Idempotency-Key when set.
+    Webhook { key: Option<u64> },
     Refresh { cache: u32 },
     Fixed(Payload),
 }
@@ -149,7 +152,12 @@ impl Sim {
         let number = ex.attempts_made;
         let (spec_ix, invocation, org, session, template) = (ex.spec, ex.invocation, ex.org, ex.session, ex.template);
         let payload = match template {
-            PayloadTemplate::Webhook => Payload::Webhook,
+            PayloadTemplate::Webhook { key } => {
+                // A client that rebuilds the body on each try (a timestamp, a nonce) sends a new
+                // fingerprint under the same key.
+                let fingerprint = if self.specs[spec_ix as usize].new_payload_on_retry { number - 1 } else { 0 };
+                Payload::Webhook { key, fingerprint }
+            }
             PayloadTemplate::Fixed(p) => p,
             PayloadTemplate::Refresh { cache } => {
                 let c = &self.caches[cache as usize];
@@ -249,7 +257,12 @@ impl Sim {
             self.trace_attempt(now, TraceKind::OrphanReply, attempt, "");
             let a = self.release_attempt(attempt).expect("present");
             self.metrics.orphaned_replies += 1;
-            if let (Payload::Refresh { .. }, Body::Tokens { .. }) = (a.payload, a.response.body) {
+            // Only a reply that carries a newer refresh token than the one presented is a lost
+            // rotation (without rotation, or inside a grace window, nothing new was issued).
+            if let (Payload::Refresh { token, .. }, Body::Tokens { refresh, .. }) = (a.payload, a.response.body) {
+                if (refresh.epoch, refresh.generation) <= (token.epoch, token.generation) {
+                    return;
+                }
                 // The token endpoint rotated and nobody will ever store the new pair.
                 self.metrics.lost_rotations += 1;
                 self.trace_raw(now, TraceKind::RotationLost, a.callee, a.org, a.session, a.invocation, "rotated refresh token never reached the cache");

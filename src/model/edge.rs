@@ -31,6 +31,9 @@ pub struct EdgeConfig {
     /// Stop forwarding when the caller disconnects (default: no, work goes on).
     #[serde(default)]
     pub cancel_on_disconnect: bool,
+    /// Send an Idempotency-Key per invocation, the same on every retry.
+    #[serde(default)]
+    pub idempotency_keys: bool,
     pub upstream: UpstreamConfig,
 }
 
@@ -67,10 +70,15 @@ impl Sim {
         };
         let a = &self.attempts[attempt];
         let (inv, org, session, payload) = (a.invocation, a.org, a.session, a.payload);
-        let template = match payload {
-            super::Payload::Webhook => super::call::PayloadTemplate::Webhook,
-            p => super::call::PayloadTemplate::Fixed(p),
-        };
+        let mut payload = payload;
+        if let (NodeKind::Edge(e), super::Payload::Webhook { key: None, fingerprint }) = (&self.nodes[node as usize].kind, payload) {
+            if e.config.idempotency_keys {
+                // One key per invocation, stable across the edge's retries.
+                let id = inv.and_then(|i| self.invocations.get(i)).map(|i| i.id);
+                payload = super::Payload::Webhook { key: id, fingerprint };
+            }
+        }
+        let template = super::call::PayloadTemplate::Fixed(payload);
         if let Some(reject) = self.proxy_rejects(node, payload) {
             self.respond(attempt, reject, s);
             return;

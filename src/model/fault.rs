@@ -13,6 +13,9 @@ pub enum FaultConfig {
     Slow { component: String, start: SimDuration, end: SimDuration, factor: f64 },
     /// The service fails an extra `rate` of its requests with its failure status.
     Errors { component: String, start: SimDuration, end: SimDuration, rate: f64 },
+    /// The service process restarts at `at` and is down for `down_for`: requests in it are lost
+    /// (callers see a reset), and background jobs too unless its queue is durable.
+    Restart { component: String, at: SimDuration, #[serde(default)] down_for: SimDuration },
     /// An admin revokes the org's authorization at `at` (every token family of the org).
     RevokeAuthorization { org: String, at: SimDuration },
 }
@@ -46,6 +49,9 @@ impl Sim {
         for (i, w) in self.slow_windows.iter().enumerate() {
             s.at(w.start, Ev::Fault { index: i as u32, starting: true });
             s.at(w.end, Ev::Fault { index: i as u32, starting: false });
+        }
+        for (node, at, down_for) in self.restarts.clone() {
+            s.at(at, Ev::ServiceRestart { node, down_for });
         }
         for (org, at) in self.admin_revocations.clone() {
             s.at(at, Ev::AdminRevoke { org });

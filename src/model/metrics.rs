@@ -80,6 +80,20 @@ pub struct Metrics {
     pub encoding_rejections: u64,
     pub cancelled_jobs: u64,
     pub first_revocation_at: Option<SimTime>,
+    pub idempotent_replays: u64,
+    pub idempotency_conflicts: u64,
+    pub idempotency_mismatches: u64,
+    pub idempotency_store_full: u64,
+    pub duplicates_by_hop: BTreeMap<String, u64>,
+    pub async_acks: u64,
+    pub background_enqueued: u64,
+    pub background_completed: u64,
+    pub background_failed: u64,
+    pub background_retries: u64,
+    pub background_lost: u64,
+    pub background_rejected: u64,
+    pub completion_lag: Histogram<u64>,
+    pub restarts: u64,
 }
 
 impl Metrics {
@@ -121,6 +135,20 @@ impl Metrics {
             encoding_rejections: 0,
             cancelled_jobs: 0,
             first_revocation_at: None,
+            idempotent_replays: 0,
+            idempotency_conflicts: 0,
+            idempotency_mismatches: 0,
+            idempotency_store_full: 0,
+            duplicates_by_hop: BTreeMap::new(),
+            async_acks: 0,
+            background_enqueued: 0,
+            background_completed: 0,
+            background_failed: 0,
+            background_retries: 0,
+            background_lost: 0,
+            background_rejected: 0,
+            completion_lag: histogram(),
+            restarts: 0,
         }
     }
 
@@ -204,6 +232,39 @@ pub struct ComponentSummary {
     pub per_invocation: f64,
 }
 
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct IdempotencySummary {
+    /// Completed keys whose stored response was replayed.
+    pub replays: u64,
+    /// 409: a retry arrived while the original was executing.
+    pub conflicts: u64,
+    /// 422: same key, different payload.
+    pub mismatches: u64,
+    /// 503: the store was full and refuses new keys.
+    pub store_full: u64,
+    /// Keys evicted to make room (their retries execute again).
+    pub evictions: u64,
+    /// Keys forgotten after their TTL.
+    pub expirations: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct AsyncSummary {
+    /// Requests acknowledged with 200 before the work was done.
+    pub acknowledged: u64,
+    pub completed: u64,
+    /// Jobs that failed every try: the caller was told 200 and will never know.
+    pub failed: u64,
+    pub retries: u64,
+    /// Jobs lost in a restart (in-memory queue).
+    pub lost: u64,
+    pub rejected_queue_full: u64,
+    /// Jobs still queued or running at the end of the run.
+    pub pending_at_end: u64,
+    /// Time from invocation start to the side effect, for background work.
+    pub completion_lag: LatencySummary,
+}
+
 /// Everything `edgesim run` reports. Field meanings are documented in the README.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Summary {
@@ -234,10 +295,17 @@ pub struct Summary {
     pub api_unauthorized: u64,
     pub side_effects: u64,
     pub duplicate_side_effects: u64,
+    /// Duplicates by the caller whose retry sent the duplicate copy.
+    pub duplicates_by_hop: BTreeMap<String, u64>,
+    pub idempotency: IdempotencySummary,
+    pub async_work: AsyncSummary,
+    pub restarts: u64,
     pub orphaned_replies: u64,
     pub queue_full_rejections: u64,
     pub max_queue_len: u64,
     pub mean_queue_wait_ms: f64,
+    /// Fraction of service jobs that waited for a worker (Erlang C's probability of waiting).
+    pub prob_wait: f64,
     pub refresh_wait_timeouts: u64,
     pub refreshes_coalesced: u64,
     pub encoding_rejections: u64,

@@ -18,6 +18,7 @@ pub mod call;
 pub mod config;
 pub mod edge;
 pub mod fault;
+pub mod idempotency;
 pub mod metrics;
 pub mod platform_api;
 pub mod proxy;
@@ -80,8 +81,10 @@ pub enum Encoding {
 /// What a request asks for.
 #[derive(Copy, Clone, Debug)]
 pub enum Payload {
-    /// The Data Action's call to the webhook, for one invocation.
-    Webhook,
+    /// The Data Action's call to the webhook, for one invocation. `key`: the Idempotency-Key
+    /// header, if one is sent (the invocation's id); `fingerprint`: identifies the body, so a
+    /// retry that changes the body under the same key can be told apart.
+    Webhook { key: Option<u64>, fingerprint: u32 },
     /// `grant_type=refresh_token` with the token read from the cache when the attempt was sent.
     Refresh { token: RefreshToken, encoding: Encoding },
     /// A platform API call with an access token.

@@ -62,7 +62,7 @@ impl Sim {
         let key = match a.payload {
             Payload::Api { token } => Some(token.family as usize),
             Payload::Refresh { token, .. } => Some(token.family as usize),
-            Payload::Webhook => None,
+            Payload::Webhook { .. } => None,
         };
         let org = a.org as usize;
         let st = self.server_state(node);

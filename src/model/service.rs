@@ -8,6 +8,8 @@
 
 use super::call::{Owner, PayloadTemplate, Work};
 use super::config::UpstreamConfig;
+use super::idempotency::{IdempotencyConfig, IdempotencyStore, Verdict};
+use super::retry::Backoff;
 use super::token_cache::{Acquire, TokenCacheConfig};
 use super::trace::TraceKind;
 use super::world::{Ev, NodeKind, Sim};
@@ -44,6 +46,15 @@ pub struct ServiceConfig {
     /// Status returned when the queue is full.
     #[serde(default = "s503")]
     pub queue_full_status: u16,
+    /// Idempotency-Key handling (off by default).
+    #[serde(default)]
+    pub idempotency: IdempotencyConfig,
+    /// `sync`: answer when the work is done. `async`: answer 200 at once and do the work from
+    /// a background job queue (the seed thread's "return 200 immediately" advice).
+    #[serde(default = "sync_mode")]
+    pub acknowledge: AckMode,
+    #[serde(default)]
+    pub background: BackgroundConfig,
     /// Fraction of requests the service fails at once with `failure_status` (independently, from
     /// the service's own random stream): a base error rate for retry-amplification studies.
     #[serde(default)]
@@ -58,6 +69,41 @@ pub struct ServiceConfig {
 
 fn one() -> u32 {
     1
+}
+fn sync_mode() -> AckMode {
+    AckMode::Sync
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AckMode {
+    Sync,
+    Async,
+}
+
+/// The background job queue of an async service.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackgroundConfig {
+    pub workers: u32,
+    pub queue_capacity: u32,
+    /// Tries per job, the first included.
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+    /// A durable queue keeps pending jobs across a restart; an in-memory one loses them.
+    pub durable: bool,
+}
+
+impl Default for BackgroundConfig {
+    fn default() -> Self {
+        BackgroundConfig {
+            workers: 4,
+            queue_capacity: 100_000,
+            max_attempts: 3,
+            backoff: Backoff { strategy: super::retry::BackoffStrategy::Exponential, base: crate::engine::SimDuration::from_secs(1), cap: crate::engine::SimDuration::from_secs(60) },
+            durable: false,
+        }
+    }
 }
 fn default_queue() -> u32 {
     1000
@@ -87,7 +133,16 @@ pub enum Stage {
 
 pub struct Job {
     pub node: NodeId,
-    pub incoming: AttemptKey,
+    /// The request being answered; None for a background job.
+    pub incoming: Option<AttemptKey>,
+    /// Idempotency-Key and body fingerprint, once recorded in the store.
+    pub key: Option<(u64, u32)>,
+    /// The caller that retried to produce this copy (component or workload name), if any.
+    pub retried_by: Option<u32>,
+    pub background: bool,
+    /// Background jobs: tries so far.
+    pub tries: u32,
+    pub previous_sleep: crate::engine::SimDuration,
     pub invocation: Option<InvocationKey>,
     pub org: u16,
     pub session: u32,
@@ -102,6 +157,11 @@ pub struct Service {
     pub rng: usize,
     pub busy: u32,
     pub queue: VecDeque<JobKey>,
+    pub store: Option<IdempotencyStore>,
+    pub bg_busy: u32,
+    pub bg_queue: VecDeque<JobKey>,
+    /// Restarting: requests are refused until then.
+    pub down_until: Option<SimTime>,
     pub token_spec: Option<u32>,
     pub api_spec: Option<u32>,
     /// First cache index of this service, and how caches are laid out (per org or per session).
@@ -131,6 +191,12 @@ impl Sim {
         let a = &self.attempts[attempt];
         let (inv, org, session) = (a.invocation, a.org, a.session);
         let now = s.now();
+        if self.service(node).down_until.is_some_and(|t| now < t) {
+            // Restarting: nothing listens, the connection is refused.
+            self.respond(attempt, Response::status(super::Status::Reset), s);
+            return;
+        }
+        let retried_by = self.retrying_caller(attempt);
         let svc = self.service(node);
         let cache = svc.cache_for(org, session);
         let (busy, workers, queued, cap) = (svc.busy, svc.config.workers, svc.queue.len() as u32, svc.config.queue_capacity);
@@ -143,7 +209,12 @@ impl Sim {
         }
         let job = self.jobs.insert(Job {
             node,
-            incoming: attempt,
+            incoming: Some(attempt),
+            key: None,
+            retried_by,
+            background: false,
+            tries: 0,
+            previous_sleep: crate::engine::SimDuration::ZERO,
             invocation: inv,
             org,
             session,
@@ -168,6 +239,9 @@ impl Sim {
         let (node, arrived) = (j.node, j.arrived);
         self.service(node).busy += 1;
         let _ = self.metrics.queue_wait.record(s.now().since(arrived).micros());
+        if !self.jobs[job].background && !self.job_admitted(job, s) {
+            return;
+        }
         let rate = self.service(node).config.failure_rate + self.fault_error_rate(node, s.now());
         if rate > 0.0 {
             let NodeKind::Service(svc) = &self.nodes[node as usize].kind else { unreachable!() };
@@ -177,7 +251,119 @@ impl Sim {
                 return;
             }
         }
+        if self.service(node).config.acknowledge == AckMode::Async && !self.jobs[job].background {
+            self.enqueue_background(job, s);
+            self.finish_job(job, 200, s);
+            return;
+        }
         self.job_get_token(job, s);
+    }
+
+    /// Idempotency check when execution begins. Returns false when the job was answered from
+    /// the store (409, 422, a replay, or 503 when the store is full).
+    fn job_admitted(&mut self, job: JobKey, s: &mut Scheduler<Ev>) -> bool {
+        let j = &self.jobs[job];
+        let node = j.node;
+        let Some(incoming) = j.incoming else { return true };
+        let Some(Payload::Webhook { key: Some(key), fingerprint }) = self.attempts.get(incoming).map(|a| a.payload) else { return true };
+        let now = s.now();
+        let Some(store) = self.service(node).store.as_mut() else { return true };
+        let verdict = store.begin(key, fingerprint, now);
+        let status = match verdict {
+            Verdict::Execute => {
+                self.jobs[job].key = Some((key, fingerprint));
+                return true;
+            }
+            Verdict::Conflict => {
+                self.metrics.idempotency_conflicts += 1;
+                409
+            }
+            Verdict::Mismatch => {
+                self.metrics.idempotency_mismatches += 1;
+                422
+            }
+            Verdict::Replay(st) => {
+                self.metrics.idempotent_replays += 1;
+                self.trace_attempt(now, TraceKind::IdempotentReplay, incoming, &format!("replayed stored response {st}"));
+                st
+            }
+            Verdict::Full => {
+                self.metrics.idempotency_store_full += 1;
+                503
+            }
+        };
+        self.finish_job(job, status, s);
+        false
+    }
+
+    /// Async acknowledgement: the work moves to a background job; the request is answered now.
+    fn enqueue_background(&mut self, job: JobKey, s: &mut Scheduler<Ev>) {
+        let j = &self.jobs[job];
+        let (node, inv, org, session, cache, retried_by) = (j.node, j.invocation, j.org, j.session, j.cache, j.retried_by);
+        let now = s.now();
+        let cap = self.service(node).config.background.queue_capacity;
+        if self.service(node).bg_queue.len() as u32 >= cap {
+            self.metrics.background_rejected += 1;
+            return;
+        }
+        if let Some(i) = inv.and_then(|i| self.invocations.get_mut(i)) {
+            i.refs += 1; // the background job keeps the invocation's record alive
+        }
+        let bg = self.jobs.insert(Job {
+            node,
+            incoming: None,
+            key: None,
+            retried_by,
+            background: true,
+            tries: 0,
+            previous_sleep: crate::engine::SimDuration::ZERO,
+            invocation: inv,
+            org,
+            session,
+            cache,
+            stage: Stage::Queued,
+            outbound: None,
+            arrived: now,
+        });
+        self.metrics.async_acks += 1;
+        self.metrics.background_enqueued += 1;
+        self.service(node).bg_queue.push_back(bg);
+        self.pump_background(node, s);
+    }
+
+    /// Starts background jobs while background workers are free.
+    pub(crate) fn pump_background(&mut self, node: NodeId, s: &mut Scheduler<Ev>) {
+        loop {
+            let svc = self.service(node);
+            if svc.down_until.is_some_and(|t| s.now() < t) || svc.bg_busy >= svc.config.background.workers {
+                return;
+            }
+            let Some(job) = svc.bg_queue.pop_front() else { return };
+            svc.bg_busy += 1;
+            if let Some(j) = self.jobs.get_mut(job) {
+                j.tries += 1;
+                self.job_get_token(job, s);
+            } else {
+                self.service(node).bg_busy -= 1;
+            }
+        }
+    }
+
+    /// Which caller retried to send this copy of the request: the nearest attempt up the chain
+    /// that is not a first try.
+    fn retrying_caller(&self, attempt: AttemptKey) -> Option<u32> {
+        let mut a = self.attempts.get(attempt)?;
+        for _ in 0..64 {
+            if a.number > 1 {
+                return Some(a.spec);
+            }
+            let ex = self.exchanges.get(a.exchange)?;
+            match ex.owner {
+                super::call::Owner::Hop { incoming, .. } => a = self.attempts.get(incoming)?,
+                _ => return None,
+            }
+        }
+        None
     }
 
     fn job_get_token(&mut self, job: JobKey, s: &mut Scheduler<Ev>) {
@@ -232,9 +418,10 @@ impl Sim {
     /// The handler's work is done: the side effect happens now, and the service answers 200.
     pub(crate) fn job_work_done(&mut self, job: JobKey, s: &mut Scheduler<Ev>) {
         let Some(j) = self.jobs.get(job) else { return };
-        let (inv, incoming) = (j.invocation, j.incoming);
+        let (inv, retried_by, background) = (j.invocation, j.retried_by, j.background);
         if let Some(inv) = inv {
-            self.record_side_effect(inv, incoming, s.now());
+            let hop = retried_by.map(|sp| self.specs[sp as usize].caller_name.clone());
+            self.record_side_effect(inv, hop, background, s.now());
         }
         self.finish_job(job, 200, s);
     }
@@ -297,14 +484,150 @@ impl Sim {
     }
 
     pub(crate) fn finish_job(&mut self, job: JobKey, status: u16, s: &mut Scheduler<Ev>) {
-        let Some(j) = self.jobs.remove(job) else { return };
-        self.respond(j.incoming, Response::http(status), s);
+        let Some(j) = self.jobs.get(job) else { return };
+        if j.background {
+            self.background_done(job, status, s);
+            return;
+        }
+        let j = self.jobs.remove(job).expect("present");
+        if let Some((key, _)) = j.key {
+            if let Some(store) = self.service(j.node).store.as_mut() {
+                store.complete(key, status);
+            }
+        }
+        if let Some(incoming) = j.incoming {
+            self.respond(incoming, Response::http(status), s);
+        }
         self.release_worker(j.node, s);
+    }
+
+    /// A background job's try ended: done, retried after its backoff, or given up.
+    fn background_done(&mut self, job: JobKey, status: u16, s: &mut Scheduler<Ev>) {
+        let j = &mut self.jobs[job];
+        let (node, tries, prev, inv) = (j.node, j.tries, j.previous_sleep, j.invocation);
+        j.stage = Stage::Queued;
+        j.outbound = None;
+        let cfg = self.service(node).config.background.clone();
+        let svc = self.service(node);
+        svc.bg_busy = svc.bg_busy.saturating_sub(1);
+        if (200..300).contains(&status) {
+            self.metrics.background_completed += 1;
+            self.jobs.remove(job);
+            if let Some(i) = inv {
+                self.unref_invocation(i);
+            }
+        } else if tries < cfg.max_attempts {
+            let rng = self.service(node).rng;
+            let sleep = cfg.backoff.sleep(tries - 1, prev, &mut self.rngs[rng]);
+            self.jobs[job].previous_sleep = sleep;
+            self.metrics.background_retries += 1;
+            s.after(sleep, Ev::BackgroundRetry { job });
+        } else {
+            self.metrics.background_failed += 1;
+            self.jobs.remove(job);
+            if let Some(i) = inv {
+                self.unref_invocation(i);
+            }
+        }
+        self.pump_background(node, s);
+    }
+
+    /// A background job's backoff is over: back in the queue.
+    pub(crate) fn background_retry(&mut self, job: JobKey, s: &mut Scheduler<Ev>) {
+        let Some(j) = self.jobs.get(job) else { return };
+        let node = j.node;
+        self.service(node).bg_queue.push_back(job);
+        self.pump_background(node, s);
+    }
+
+    /// The service process restarts: every request in it is lost (callers see a reset);
+    /// background jobs survive only with a durable queue. Down for `down_for`.
+    pub(crate) fn service_restart(&mut self, node: NodeId, down_for: crate::engine::SimDuration, s: &mut Scheduler<Ev>) {
+        let now = s.now();
+        self.metrics.restarts += 1;
+        let durable = self.service(node).config.background.durable;
+        let jobs: Vec<JobKey> = self.jobs.iter().filter(|(_, j)| j.node == node).map(|(k, _)| k).collect();
+        for job in jobs {
+            let j = self.jobs.get(job).expect("listed");
+            if j.background && durable {
+                continue;
+            }
+            let j = self.jobs.remove(job).expect("listed");
+            if let Some(x) = j.outbound {
+                self.abandon_exchange(x, s);
+            }
+            if let Some(c) = j.cache {
+                self.caches[c as usize].waiters.retain(|w| *w != job);
+            }
+            if let Some((key, _)) = j.key {
+                if let Some(store) = self.service(node).store.as_mut() {
+                    store.abandon(key);
+                }
+            }
+            if let Some(incoming) = j.incoming {
+                self.respond(incoming, Response::status(super::Status::Reset), s);
+            }
+            if j.background {
+                self.metrics.background_lost += 1;
+                if let Some(i) = j.invocation {
+                    self.unref_invocation(i);
+                }
+            }
+        }
+        let svc = self.service(node);
+        svc.busy = 0;
+        svc.queue.clear();
+        svc.bg_busy = 0;
+        if durable {
+            // Jobs that were running start over from the queue after the restart.
+            let mut running: Vec<JobKey> = self
+                .jobs
+                .iter()
+                .filter(|(k, j)| j.node == node && j.background && j.stage != Stage::Queued && !self.service_ref(node).bg_queue.contains(k))
+                .map(|(k, _)| k)
+                .collect();
+            running.sort();
+            for job in running {
+                // A fresh record (new key), so events still pending for the old run of the job
+                // (its work timer, its outbound call) find nothing.
+                let old = self.jobs.remove(job).expect("listed");
+                if let Some(x) = old.outbound {
+                    self.abandon_exchange(x, s);
+                }
+                if let Some(c) = old.cache {
+                    self.caches[c as usize].waiters.retain(|w| *w != job);
+                }
+                let fresh = self.jobs.insert(Job { stage: Stage::Queued, outbound: None, ..old });
+                self.service(node).bg_queue.push_front(fresh);
+            }
+        } else {
+            let lost = self.service(node).bg_queue.len() as u64;
+            let queued: Vec<JobKey> = self.service(node).bg_queue.drain(..).collect();
+            debug_assert_eq!(lost, 0, "queued background jobs were removed above");
+            for job in queued {
+                self.jobs.remove(job);
+            }
+        }
+        self.service(node).down_until = Some(now + down_for);
+        self.trace_raw(now, TraceKind::ServiceRestarted, node, 0, 0, None, if durable { "restart: durable queue kept" } else { "restart: in-memory queue lost" });
+        s.after(down_for, Ev::ServiceUp { node });
+    }
+
+    pub(crate) fn service_up(&mut self, node: NodeId, s: &mut Scheduler<Ev>) {
+        self.service(node).down_until = None;
+        self.pump_background(node, s);
+    }
+
+    fn service_ref(&self, node: NodeId) -> &Service {
+        match &self.nodes[node as usize].kind {
+            NodeKind::Service(s) => s,
+            _ => unreachable!(),
+        }
     }
 
     fn release_worker(&mut self, node: NodeId, s: &mut Scheduler<Ev>) {
         let svc = self.service(node);
-        svc.busy -= 1;
+        svc.busy = svc.busy.saturating_sub(1);
         if let Some(next) = svc.queue.pop_front() {
             self.start_job(next, s);
         }
@@ -313,8 +636,16 @@ impl Sim {
     /// The caller of a job disconnected and this service abandons work on disconnect.
     /// Returns true: the job is gone and no reply will be sent.
     pub(crate) fn service_cancel_job(&mut self, job: JobKey, s: &mut Scheduler<Ev>) -> bool {
+        if self.jobs.get(job).is_some_and(|j| j.background) {
+            return false;
+        }
         let Some(j) = self.jobs.remove(job) else { return false };
         self.metrics.cancelled_jobs += 1;
+        if let Some((key, _)) = j.key {
+            if let Some(store) = self.service(j.node).store.as_mut() {
+                store.abandon(key);
+            }
+        }
         match j.stage {
             Stage::Queued => {
                 self.service(j.node).queue.retain(|q| *q != job);

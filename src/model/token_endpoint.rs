@@ -219,6 +219,7 @@ impl Sim {
         }
         fam.revoked_at = Some(now);
         let (org, session, endpoint) = (fam.org, fam.session, fam.endpoint);
+        self.metrics.first_revocation_at.get_or_insert(now);
         self.metrics.family_revocations += 1;
         self.metrics.orgs[org as usize].revocations += 1;
         self.trace_raw(now, TraceKind::FamilyRevoked, endpoint, org, session, None, "token family revoked: refresh and access tokens dead until manual re-authorization");

@@ -27,6 +27,8 @@ pub enum TraceKind {
     ManualReauth,
     DuplicateSideEffect,
     FaultStarted,
+    IdempotentReplay,
+    ServiceRestarted,
     RateLimited,
     RetryRefused,
     BreakerRejected,
@@ -54,6 +56,8 @@ impl TraceKind {
             TraceKind::ManualReauth => "manual_reauth",
             TraceKind::DuplicateSideEffect => "duplicate_side_effect",
             TraceKind::FaultStarted => "fault_started",
+            TraceKind::IdempotentReplay => "idempotent_replay",
+            TraceKind::ServiceRestarted => "service_restarted",
             TraceKind::RateLimited => "rate_limited",
             TraceKind::RetryRefused => "retry_refused_by_budget",
             TraceKind::BreakerRejected => "circuit_open",
@@ -193,7 +197,7 @@ impl Sim {
         let Some(a) = self.attempts.get(attempt) else { return };
         let inv_id = a.invocation.and_then(|k| self.invocations.get(k)).map(|i| i.id);
         let what = match a.payload {
-            Payload::Webhook => "webhook",
+            Payload::Webhook { .. } => "webhook",
             Payload::Refresh { .. } => "refresh",
             Payload::Api { .. } => "api",
         };

@@ -7,7 +7,7 @@ use super::call::{Owner, PayloadTemplate};
 use super::retry::RetryPolicy;
 use super::trace::TraceKind;
 use super::world::{Ev, Sim};
-use super::{AttemptKey, InvocationKey, Response};
+use super::{InvocationKey, Response};
 use crate::engine::{Dist, LimitExceeded, Scheduler, SimDuration, SimTime};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -72,11 +72,26 @@ pub struct ClientConfig {
     pub retry_budget: Option<super::resilience::RetryBudgetConfig>,
     #[serde(default)]
     pub circuit_breaker: Option<super::resilience::CircuitBreakerConfig>,
+    /// The client sends its own Idempotency-Key (the invocation's id).
+    #[serde(default)]
+    pub idempotency_keys: bool,
+    /// Each try rebuilds the body (e.g. a timestamp): same key, different payload.
+    #[serde(default)]
+    pub new_payload_on_retry: bool,
 }
 
 impl Default for ClientConfig {
     fn default() -> Self {
-        ClientConfig { latency: super::config::zero_latency(), timeout: None, deadline: None, retry: RetryPolicy::default(), retry_budget: None, circuit_breaker: None }
+        ClientConfig {
+            latency: super::config::zero_latency(),
+            timeout: None,
+            deadline: None,
+            retry: RetryPolicy::default(),
+            retry_budget: None,
+            circuit_breaker: None,
+            idempotency_keys: false,
+            new_payload_on_retry: false,
+        }
     }
 }
 
@@ -88,6 +103,7 @@ pub struct Workload {
     pub next_step: usize,
     pub rate: f64,
     pub sessions_in_org: u32,
+    pub idempotency_keys: bool,
 }
 
 /// One Data Action execution.
@@ -105,6 +121,8 @@ pub struct Invocation {
     pub side_effects: u32,
     /// For closed workloads: the session to wake when this invocation ends.
     pub closed_session: Option<u32>,
+    /// The caller whose retry sent a copy that performed the side effect.
+    pub effect_retried_by: Option<String>,
 }
 
 impl Sim {
@@ -209,12 +227,14 @@ impl Sim {
             refs: 0,
             side_effects: 0,
             closed_session,
+            effect_retried_by: None,
         });
+        let key = self.workloads[w as usize].idempotency_keys.then_some(id);
         self.metrics.invocations_started += 1;
         self.ts_client(true, None);
         self.metrics.orgs[org as usize].invocations += 1;
         self.trace_raw(now, TraceKind::InvocationStarted, u16::MAX, org, session, Some(inv), "");
-        self.start_exchange(spec, Owner::Invocation(inv), Some(inv), org, session, PayloadTemplate::Webhook, s);
+        self.start_exchange(spec, Owner::Invocation(inv), Some(inv), org, session, PayloadTemplate::Webhook { key }, s);
         if is_poisson {
             self.schedule_poisson(w, s);
         }
@@ -259,18 +279,28 @@ impl Sim {
         }
     }
 
-    /// The service performed the invocation's side effect. A second time is a duplicate.
-    pub(crate) fn record_side_effect(&mut self, inv: InvocationKey, by: AttemptKey, now: SimTime) {
+    /// The service performed the invocation's side effect. A second time is a duplicate,
+    /// attributed to the hop whose retry sent this copy.
+    pub(crate) fn record_side_effect(&mut self, inv: InvocationKey, retried_by: Option<String>, background: bool, now: SimTime) {
         let Some(i) = self.invocations.get_mut(inv) else { return };
         i.side_effects += 1;
-        let (n, org, session) = (i.side_effects, i.org, i.session);
+        let (n, org, session, started) = (i.side_effects, i.org, i.session, i.started);
+        // A duplicate needs two copies; whichever finishes second, the retry that made the
+        // second copy is the cause.
+        let retried_by = retried_by.or_else(|| i.effect_retried_by.clone());
+        if i.effect_retried_by.is_none() {
+            i.effect_retried_by = retried_by.clone();
+        }
         self.metrics.side_effects += 1;
+        if background {
+            let _ = self.metrics.completion_lag.record(now.since(started).micros());
+        }
         if n > 1 {
             self.metrics.duplicate_side_effects += 1;
             self.metrics.orgs[org as usize].duplicate_side_effects += 1;
-            self.trace_attempt(now, TraceKind::DuplicateSideEffect, by, &format!("side effect #{n} for this invocation"));
-        } else {
-            let _ = session;
+            let hop = retried_by.unwrap_or_else(|| "unknown".into());
+            *self.metrics.duplicates_by_hop.entry(hop.clone()).or_insert(0) += 1;
+            self.trace_raw(now, TraceKind::DuplicateSideEffect, u16::MAX, org, session, Some(inv), &format!("side effect #{n} for this invocation; copy sent by a retry of {hop}"));
         }
     }
 }

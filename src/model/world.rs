@@ -36,6 +36,9 @@ pub enum Ev {
     JobWorkDone { job: JobKey },
     RefreshWaitExpired { job: JobKey },
     ManualReauth { family: u32 },
+    BackgroundRetry { job: JobKey },
+    ServiceRestart { node: NodeId, down_for: SimDuration },
+    ServiceUp { node: NodeId },
     Fault { index: u32, starting: bool },
     AdminRevoke { org: u16 },
 }
@@ -71,6 +74,7 @@ pub struct Sim {
     /// Error-rate windows (`factor` holds the rate).
     pub(crate) error_windows: Vec<FaultWindow>,
     pub(crate) admin_revocations: Vec<(u16, SimTime)>,
+    pub(crate) restarts: Vec<(NodeId, SimTime, SimDuration)>,
     pub(crate) metrics: Metrics,
     pub(crate) trace: Option<Tracer>,
     pub(crate) timeseries: Option<super::timeseries::TimeSeries>,
@@ -142,6 +146,7 @@ impl Sim {
                 breaker: u.circuit_breaker.clone().map(super::resilience::CircuitBreaker::new),
                 active_requests: 0,
                 active_retries: 0,
+                new_payload_on_retry: false,
             });
             Ok(specs.len() as u32 - 1)
         };
@@ -166,11 +171,23 @@ impl Sim {
                     let cache_base = caches.len() as u32;
                     let mut org_cache_offset = vec![];
                     if let Some(ts) = token_spec {
-                        let endpoint = specs[ts as usize].target;
-                        let ttl = match model.components.values().nth(endpoint as usize) {
-                            Some(ComponentConfig::TokenEndpoint(t)) => t.access_token_ttl,
-                            _ => return Err(RunError::Build(format!("service `{name}`: token_endpoint.target is not a token endpoint"))),
+                        // The token endpoint may sit behind proxies: follow the chain.
+                        let mut cur = sv.token_endpoint.as_ref().map(|u| u.target.as_str()).unwrap_or("");
+                        let mut found = None;
+                        for _ in 0..64 {
+                            match model.components.get(cur) {
+                                Some(ComponentConfig::TokenEndpoint(t)) => {
+                                    found = Some((resolve(&names, cur)?, t.access_token_ttl));
+                                    break;
+                                }
+                                Some(ComponentConfig::Proxy(p)) => cur = p.upstream.target.as_str(),
+                                _ => break,
+                            }
+                        }
+                        let Some((endpoint, ttl)) = found else {
+                            return Err(RunError::Build(format!("service `{name}`: token_endpoint.target does not lead to a token endpoint")));
                         };
+                        let _ = ts;
                         let mut off = 0u32;
                         for (oi, org) in model.orgs.iter().enumerate() {
                             org_cache_offset.push(off);
@@ -210,6 +227,10 @@ impl Sim {
                         rng,
                         busy: 0,
                         queue: Default::default(),
+                        store: sv.idempotency.enabled.then(|| super::idempotency::IdempotencyStore::new(sv.idempotency.clone())),
+                        bg_busy: 0,
+                        bg_queue: Default::default(),
+                        down_until: None,
                         token_spec,
                         api_spec,
                         cache_base,
@@ -236,6 +257,10 @@ impl Sim {
             let name = w.name.clone().unwrap_or_else(|| format!("workload-{}-{i}", w.org));
             rngs.push(component_rng(seed, &format!("workload:{name}")));
             let rng = rngs.len() - 1;
+            // The client's link and retry jitter draw from their own stream, so a change of
+            // retry policy does not move the workload's arrivals.
+            rngs.push(component_rng(seed, &format!("client:{name}")));
+            let client_rng = rngs.len() - 1;
             let c = &w.client;
             let u = UpstreamConfig {
                 target: w.target.clone(),
@@ -246,12 +271,13 @@ impl Sim {
                 retry_budget: c.retry_budget.clone(),
                 circuit_breaker: c.circuit_breaker.clone(),
             };
-            let spec = make_spec(&mut specs, rng, &name, &u, None)?;
+            let spec = make_spec(&mut specs, client_rng, &name, &u, None)?;
+            specs[spec as usize].new_payload_on_retry = c.new_payload_on_retry;
             let rate = match &w.arrivals {
                 Arrivals::Poisson { rate, .. } => *rate,
                 _ => 0.0,
             };
-            workloads.push(Workload { org, rng, spec, arrivals: w.arrivals.clone(), next_step: 0, rate, sessions_in_org: model.orgs[org as usize].sessions.max(1) });
+            workloads.push(Workload { org, rng, spec, arrivals: w.arrivals.clone(), next_step: 0, rate, sessions_in_org: model.orgs[org as usize].sessions.max(1), idempotency_keys: c.idempotency_keys });
         }
         let mut org_rngs = Vec::new();
         for o in &model.orgs {
@@ -261,6 +287,7 @@ impl Sim {
         let mut slow_windows = Vec::new();
         let mut admin_revocations = Vec::new();
         let mut error_windows = Vec::new();
+        let mut restarts = Vec::new();
         for f in &model.faults {
             match f {
                 FaultConfig::Slow { component, start, end, factor } => slow_windows.push(FaultWindow {
@@ -275,6 +302,7 @@ impl Sim {
                     end: SimTime(end.micros()),
                     factor: *rate,
                 }),
+                FaultConfig::Restart { component, at, down_for } => restarts.push((resolve(&names, component)?, SimTime(at.micros()), *down_for)),
                 FaultConfig::RevokeAuthorization { org, at } => {
                     let o = *org_index.get(org.as_str()).ok_or_else(|| RunError::Build(format!("unknown org `{org}`")))?;
                     admin_revocations.push((o, SimTime(at.micros())));
@@ -313,6 +341,7 @@ impl Sim {
             slow_windows,
             error_windows,
             admin_revocations,
+            restarts,
             metrics,
             trace,
             ts_next: if timeseries.is_some() { SimTime(1_000_000) } else { SimTime::MAX },
@@ -506,10 +535,42 @@ impl Sim {
             api_unauthorized: self.metrics.api_unauthorized,
             side_effects: self.metrics.side_effects,
             duplicate_side_effects: self.metrics.duplicate_side_effects,
+            duplicates_by_hop: self.metrics.duplicates_by_hop.clone(),
+            idempotency: {
+                let (mut ev, mut ex) = (0, 0);
+                for n in &self.nodes {
+                    if let NodeKind::Service(sv) = &n.kind {
+                        if let Some(st) = &sv.store {
+                            ev += st.evictions;
+                            ex += st.expirations;
+                        }
+                    }
+                }
+                super::metrics::IdempotencySummary {
+                    replays: self.metrics.idempotent_replays,
+                    conflicts: self.metrics.idempotency_conflicts,
+                    mismatches: self.metrics.idempotency_mismatches,
+                    store_full: self.metrics.idempotency_store_full,
+                    evictions: ev,
+                    expirations: ex,
+                }
+            },
+            async_work: super::metrics::AsyncSummary {
+                acknowledged: self.metrics.async_acks,
+                completed: self.metrics.background_completed,
+                failed: self.metrics.background_failed,
+                retries: self.metrics.background_retries,
+                lost: self.metrics.background_lost,
+                rejected_queue_full: self.metrics.background_rejected,
+                pending_at_end: self.jobs.values().filter(|j| j.background).count() as u64,
+                completion_lag: LatencySummary::of(&self.metrics.completion_lag),
+            },
+            restarts: self.metrics.restarts,
             orphaned_replies: self.metrics.orphaned_replies,
             queue_full_rejections: self.metrics.queue_full_rejections,
             max_queue_len: self.metrics.max_queue_len,
             mean_queue_wait_ms: if self.metrics.queue_wait.len() == 0 { 0.0 } else { self.metrics.queue_wait.mean() / 1000.0 },
+            prob_wait: if self.metrics.queue_wait.len() == 0 { 0.0 } else { 1.0 - self.metrics.queue_wait.count_at(0) as f64 / self.metrics.queue_wait.len() as f64 },
             refresh_wait_timeouts: self.metrics.refresh_wait_timeouts,
             refreshes_coalesced: self.metrics.refreshes_coalesced,
             encoding_rejections: self.metrics.encoding_rejections,
@@ -546,6 +607,9 @@ impl World for Sim {
             Ev::JobWorkDone { job } => self.job_work_done(job, s),
             Ev::RefreshWaitExpired { job } => self.job_refresh_wait_expired(job, s),
             Ev::ManualReauth { family } => self.manual_reauth(family, s),
+            Ev::BackgroundRetry { job } => self.background_retry(job, s),
+            Ev::ServiceRestart { node, down_for } => self.service_restart(node, down_for, s),
+            Ev::ServiceUp { node } => self.service_up(node, s),
             Ev::Fault { index, starting } => self.fault_edge(index, starting, s),
             Ev::AdminRevoke { org } => self.admin_revoke(org, s),
         }

@@ -86,17 +86,54 @@ pub fn load_str(text: &str, file: &str, overrides: &[Override]) -> Result<Model,
     }
     apply_presets(doc.as_table_mut(), "").map_err(|(p, m, h)| err(&p, m, Some(h)))?;
 
+    let merged = doc.clone();
     let de = toml_edit::de::Deserializer::from(doc);
     let model: Model = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         let inner = e.into_inner();
         let message = inner.message().trim().to_string();
+        // Components are a tagged enum: serde buffers their table, which hides the failing
+        // field. Read the table again as its concrete type to find it.
+        let (path, message) = refine_component_error(&merged, &path).unwrap_or((path, message));
         let hint = hint_for(&message);
         err(&path, message, hint)
     })?;
     validate::validate(&model).map_err(|v| err(&v.path, v.message, v.hint))?;
     Ok(model)
+}
+
+fn refine_component_error(doc: &DocumentMut, path: &str) -> Option<(String, String)> {
+    use crate::model::{edge::EdgeConfig, platform_api::PlatformApiConfig, proxy::ProxyConfig, service::ServiceConfig, token_endpoint::TokenEndpointConfig};
+    let segs = split_path(path);
+    let [Seg::Key(top), Seg::Key(name)] = segs.as_slice() else { return None };
+    if top != "components" {
+        return None;
+    }
+    let table = doc.get("components")?.as_table_like()?.get(name)?.clone().into_table().ok()?;
+    let kind = table.get("kind")?.as_str()?.to_string();
+    let mut sub = DocumentMut::new();
+    for (k, v) in table.iter() {
+        if k != "kind" {
+            sub.insert(k, v.clone());
+        }
+    }
+    fn probe<T: serde::de::DeserializeOwned>(d: DocumentMut) -> Option<(String, String)> {
+        match serde_path_to_error::deserialize::<_, T>(toml_edit::de::Deserializer::from(d)) {
+            Ok(_) => None,
+            Err(e) => Some((e.path().to_string(), e.into_inner().message().trim().to_string())),
+        }
+    }
+    let (inner, message) = match kind.as_str() {
+        "edge" => probe::<EdgeConfig>(sub),
+        "proxy" => probe::<ProxyConfig>(sub),
+        "service" => probe::<ServiceConfig>(sub),
+        "token-endpoint" => probe::<TokenEndpointConfig>(sub),
+        "platform-api" => probe::<PlatformApiConfig>(sub),
+        _ => None,
+    }?;
+    let inner = if inner == "." { String::new() } else { format!(".{inner}") };
+    Some((format!("components.{name}{inner}"), message))
 }
 
 fn hint_for(message: &str) -> Option<String> {
@@ -295,7 +332,7 @@ fn apply_presets(table: &mut dyn toml_edit::TableLike, path: &str) -> Result<(),
         if preset.applies_to != context {
             return Err((
                 here,
-                format!("preset `{name}` is for a {}, not for this {}", preset.applies_to, if context.is_empty() { "table" } else { &context }),
+                format!("preset `{name}` is for {}, not for this {}", article(preset.applies_to), if context.is_empty() { "table" } else { &context }),
                 format!("presets here: {}", presets::names_for(&context).join(", ")),
             ));
         }
@@ -317,6 +354,14 @@ fn apply_presets(table: &mut dyn toml_edit::TableLike, path: &str) -> Result<(),
         }
     }
     Ok(())
+}
+
+fn article(kind: &str) -> String {
+    if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {kind}")
+    } else {
+        format!("a {kind}")
+    }
 }
 
 /// Copies keys of `defaults` that `table` lacks; recurses into tables both have.

@@ -208,6 +208,11 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
                     return Err(problem(format!("{base}.rate"), "rate must be between 0 and 1", "e.g. rate = 0.5 fails half the requests"));
                 }
             }
+            FaultConfig::Restart { component, .. } => {
+                if !matches!(m.components.get(component), Some(ComponentConfig::Service(_))) {
+                    return Err(problem(format!("{base}.component"), format!("`{component}` is not a service"), "restarts apply to components with kind = \"service\""));
+                }
+            }
             FaultConfig::RevokeAuthorization { org, .. } => {
                 if !org_names.contains(org.as_str()) {
                     return Err(problem(format!("{base}.org"), format!("unknown org `{org}`"), "use an org defined in [[org]]"));
