@@ -102,8 +102,42 @@ pub fn to_text(s: &Summary) -> String {
         let _ = writeln!(w, "first revocation    at {t:.1}s");
     }
     let _ = writeln!(w, "side effects        {} ({} duplicate)", s.side_effects, s.duplicate_side_effects);
+    if !s.duplicates_by_hop.is_empty() {
+        let by: Vec<String> = s.duplicates_by_hop.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let _ = writeln!(w, "duplicates by hop   {}  (the caller whose retry sent the second copy)", by.join("  "));
+    }
+    let i = &s.idempotency;
+    if i.replays + i.conflicts + i.mismatches + i.store_full + i.evictions + i.expirations > 0 {
+        let _ = writeln!(
+            w,
+            "idempotency         replays {}  409 conflicts {}  422 mismatches {}  store full {}  evictions {}  expirations {}",
+            i.replays, i.conflicts, i.mismatches, i.store_full, i.evictions, i.expirations
+        );
+    }
+    let a = &s.async_work;
+    if a.acknowledged > 0 {
+        let _ = writeln!(
+            w,
+            "async work          acknowledged {}  completed {}  failed {}  lost {}  pending at end {}  lag p50 {:.0} ms p99 {:.0} ms",
+            a.acknowledged, a.completed, a.failed, a.lost, a.pending_at_end, a.completion_lag.p50_ms, a.completion_lag.p99_ms
+        );
+    }
+    if s.restarts > 0 {
+        let _ = writeln!(w, "restarts            {}", s.restarts);
+    }
+    if let Some(r) = &s.recovery {
+        let verdict = match (r.recovered_after_trigger, r.time_to_recover_s) {
+            (true, Some(t)) => format!("recovered {t:.0} s after the trigger ended"),
+            _ => "NOT recovered: goodput stayed low after the trigger ended (metastable)".to_string(),
+        };
+        let _ = writeln!(
+            w,
+            "trigger             {:.0}-{:.0} s; goodput before {:.1}/s, at end {:.1}/s; {verdict}",
+            r.trigger_start_s, r.trigger_end_s, r.goodput_before, r.goodput_at_end
+        );
+    }
     let _ = writeln!(w, "orphaned replies    {}  (work finished after its caller gave up)", s.orphaned_replies);
-    let _ = writeln!(w, "service queue       max {}  mean wait {:.1} ms  rejected (full) {}", s.max_queue_len, s.mean_queue_wait_ms, s.queue_full_rejections);
+    let _ = writeln!(w, "service queue       max {}  mean wait {:.1} ms  P(wait) {:.3}  rejected (full) {}", s.max_queue_len, s.mean_queue_wait_ms, s.prob_wait, s.queue_full_rejections);
     if s.refreshes_coalesced + s.refresh_wait_timeouts > 0 {
         let _ = writeln!(w, "single-flight       coalesced {}  wait timeouts {}", s.refreshes_coalesced, s.refresh_wait_timeouts);
     }
@@ -112,9 +146,22 @@ pub fn to_text(s: &Summary) -> String {
     }
     let _ = writeln!(w, "attempts/invocation client {:.3}  amplification at the service {:.3}", s.client_attempts_per_invocation, s.amplification);
     let _ = writeln!(w);
-    let _ = writeln!(w, "{:<16} {:<15} {:>10} {:>8} {:>13} {:>10} {:>9}", "component", "kind", "requests", "retries", "try timeouts", "deadlines", "per inv");
+    let _ = writeln!(w, "{:<16} {:<15} {:>10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>8} {:>9}", "component", "kind", "requests", "retries", "timeouts", "deadlines", "429s", "overload", "refused", "per inv");
     for c in &s.components {
-        let _ = writeln!(w, "{:<16} {:<15} {:>10} {:>8} {:>13} {:>10} {:>9.3}", c.component, c.kind, c.requests, c.retries, c.try_timeouts, c.deadline_timeouts, c.per_invocation);
+        let _ = writeln!(
+            w,
+            "{:<16} {:<15} {:>10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>8} {:>9.3}",
+            c.component,
+            c.kind,
+            c.requests,
+            c.retries,
+            c.try_timeouts,
+            c.deadline_timeouts,
+            c.rate_limited,
+            c.overload_rejections,
+            c.budget_refusals + c.breaker_rejections,
+            c.per_invocation
+        );
     }
     if let Some(h) = &s.trace_hash {
         let _ = writeln!(w, "\ntrace blake3 {h}");
