@@ -32,6 +32,11 @@ impl<E> Scheduler<E> {
     pub fn after(&mut self, delay: SimDuration, event: E) {
         self.queue.push(self.now + delay, event);
     }
+    /// Schedules `event` after `delay` on FIFO lane `lane` (constant delay per lane).
+    #[inline]
+    pub fn after_fifo(&mut self, lane: usize, delay: SimDuration, event: E) {
+        self.queue.push_fifo(lane, self.now + delay, event);
+    }
     /// Schedules `event` at an absolute time; a time in the past is clamped to now so that time
     /// never goes backwards.
     #[inline]

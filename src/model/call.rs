@@ -136,7 +136,7 @@ impl Sim {
             last: None,
         });
         if let Some(d) = self.specs[spec as usize].deadline {
-            s.after(d, Ev::Deadline { exchange: key });
+            s.after_fifo(spec as usize * 2, d, Ev::Deadline { exchange: key });
         }
         self.send_attempt(key, s);
         key
@@ -215,7 +215,7 @@ impl Sim {
         self.trace_attempt(now, TraceKind::AttemptSent, attempt, "");
         s.after(latency, Ev::Deliver { attempt });
         if let Some(t) = try_timeout {
-            s.after(t, Ev::TryTimeout { attempt });
+            s.after_fifo(spec_ix as usize * 2 + 1, t, Ev::TryTimeout { attempt });
         }
     }
 

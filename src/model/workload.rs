@@ -254,7 +254,9 @@ impl Sim {
         if let Some(g) = self.goodput.as_mut() {
             g.record(now, response.status.is_success());
         }
-        self.trace_raw(now, TraceKind::InvocationEnded, u16::MAX, org, self.invocations[inv].session, Some(inv), &response.status.label());
+        if self.trace.is_some() {
+            self.trace_raw(now, TraceKind::InvocationEnded, u16::MAX, org, self.invocations[inv].session, Some(inv), &response.status.label());
+        }
         if let Some(sess) = closed {
             if let Arrivals::Closed { think, .. } = &self.workloads[w as usize].arrivals {
                 let d = think.sample(&mut self.rngs[self.workloads[w as usize].rng]);
