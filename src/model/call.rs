@@ -43,8 +43,8 @@ pub struct CallSpec {
 pub enum Owner {
     /// The workload's client, for an invocation.
     Invocation(InvocationKey),
-    /// An edge or proxy forwarding its incoming attempt.
-    Hop { node: NodeId, incoming: AttemptKey },
+    /// An edge or proxy forwarding its incoming attempt (on pooled connection `conn`).
+    Hop { node: NodeId, incoming: AttemptKey, conn: u32 },
     /// A service job's outbound call (refresh or platform API).
     Job(JobKey),
     /// A token cache's single-flight refresh.
@@ -333,6 +333,18 @@ impl Sim {
     /// The owner no longer wants the result of an exchange (its own caller went away).
     pub(crate) fn abandon_exchange(&mut self, exchange: ExchangeKey, s: &mut Scheduler<Ev>) {
         if let Some(ex) = self.exchanges.remove(exchange) {
+            if let Owner::Hop { node, conn, .. } = ex.owner {
+                // The connection is closed under the request rather than reused.
+                if conn != super::connection_pool::NO_CONN {
+                    if let super::world::NodeKind::Proxy(p) = &mut self.nodes[node as usize].kind {
+                        if let Some(pool) = p.pool.as_mut() {
+                            pool.conns[conn as usize].open = false;
+                            pool.open_count -= 1;
+                        }
+                    }
+                    self.pool_conn_closed(node, s);
+                }
+            }
             if let Some(att) = ex.current {
                 self.abandon_attempt(att, s);
             }
@@ -419,7 +431,7 @@ impl Sim {
         let Some(ex) = self.exchanges.remove(exchange) else { return };
         match ex.owner {
             Owner::Invocation(inv) => self.invocation_finished(inv, response, s),
-            Owner::Hop { node, incoming } => self.hop_upstream_done(node, incoming, response, s),
+            Owner::Hop { node, incoming, conn } => self.hop_upstream_done(node, incoming, conn, response, s),
             Owner::Job(job) => self.job_outbound_done(job, response, s),
             Owner::Cache(cache) => self.cache_refresh_done(cache, response, s),
         }

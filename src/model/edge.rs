@@ -78,12 +78,33 @@ impl Sim {
                 payload = super::Payload::Webhook { key: id, fingerprint };
             }
         }
-        let template = super::call::PayloadTemplate::Fixed(payload);
         if let Some(reject) = self.proxy_rejects(node, payload) {
             self.respond(attempt, reject, s);
             return;
         }
-        let key = self.start_exchange(spec, super::call::Owner::Hop { node, incoming: attempt }, inv, org, session, template, s);
+        if let Some(a) = self.attempts.get_mut(attempt) {
+            a.payload = payload;
+        }
+        let _ = (spec, inv, org, session);
+        if let Some(conn) = self.pool_acquire(node, attempt, s) {
+            self.hop_forward(node, attempt, conn, s);
+        }
+    }
+
+    /// Forwards an attempt upstream (on `conn` when the hop has a connection pool).
+    pub(crate) fn hop_forward(&mut self, node: NodeId, attempt: AttemptKey, conn: u32, s: &mut Scheduler<Ev>) {
+        let spec = match &self.nodes[node as usize].kind {
+            NodeKind::Edge(e) => e.spec,
+            NodeKind::Proxy(p) => p.spec,
+            _ => unreachable!("hop_forward on a non-hop"),
+        };
+        let Some(a) = self.attempts.get(attempt) else {
+            self.pool_release(node, conn, s);
+            return;
+        };
+        let (inv, org, session, payload) = (a.invocation, a.org, a.session, a.payload);
+        let template = super::call::PayloadTemplate::Fixed(payload);
+        let key = self.start_exchange(spec, super::call::Owner::Hop { node, incoming: attempt, conn }, inv, org, session, template, s);
         if let Some(a) = self.attempts.get_mut(attempt) {
             if !a.answered && self.exchanges.contains_key(key) {
                 a.work = super::call::Work::Exchange(key);
@@ -92,7 +113,8 @@ impl Sim {
     }
 
     /// An edge's or proxy's upstream call finished: map the outcome and answer the caller.
-    pub(crate) fn hop_upstream_done(&mut self, node: NodeId, incoming: AttemptKey, response: Response, s: &mut Scheduler<Ev>) {
+    pub(crate) fn hop_upstream_done(&mut self, node: NodeId, incoming: AttemptKey, conn: u32, response: Response, s: &mut Scheduler<Ev>) {
+        self.pool_release(node, conn, s);
         let status = match &self.nodes[node as usize].kind {
             NodeKind::Edge(e) => e.config.map(response.status),
             NodeKind::Proxy(p) => p.config.map(response.status),

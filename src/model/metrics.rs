@@ -228,6 +228,10 @@ pub struct ComponentSummary {
     pub budget_refusals: u64,
     /// Attempts towards this component that a circuit breaker refused.
     pub breaker_rejections: u64,
+    /// Proxies with a keep-alive pool: connections opened, and requests sent on a connection the
+    /// upstream had just closed (each answered with the reset status, 502).
+    pub connections_opened: u64,
+    pub keepalive_resets: u64,
     /// requests / invocations: the load this component sees per invocation.
     pub per_invocation: f64,
 }

@@ -16,6 +16,7 @@
 
 pub mod call;
 pub mod config;
+pub mod connection_pool;
 pub mod edge;
 pub mod fault;
 pub mod idempotency;

@@ -28,6 +28,10 @@ pub struct ProxyConfig {
     /// describes). None: bodies pass through.
     #[serde(default)]
     pub reject_json_status: Option<u16>,
+    /// A keep-alive connection pool to the upstream (none: every request gets a connection at
+    /// once, and keep-alive races are not modelled).
+    #[serde(default)]
+    pub keep_alive: Option<super::connection_pool::KeepAliveConfig>,
 }
 
 impl ProxyConfig {
@@ -44,6 +48,7 @@ impl ProxyConfig {
 pub struct Proxy {
     pub config: ProxyConfig,
     pub spec: u32,
+    pub pool: Option<super::connection_pool::ConnectionPool>,
 }
 
 impl Sim {

@@ -48,6 +48,13 @@ pub enum Arrivals {
         sessions: u32,
         think: Dist,
     },
+    /// Recorded arrivals replayed exactly (`edgesim replay`): invocation `i` starts at `times[i]`
+    /// in session `sessions[i]` (session 0 when `sessions` is empty). Nothing is sampled.
+    Trace {
+        times: Vec<SimDuration>,
+        #[serde(default)]
+        sessions: Vec<u32>,
+    },
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -143,6 +150,14 @@ impl Sim {
                     for i in 0..sessions {
                         let d = think.sample(rng);
                         s.after(d, Ev::Arrival { workload: w as u32, session: Some(i) });
+                    }
+                }
+                // The session travels in the event as a closed session's does; only `Closed`
+                // schedules a next call when an invocation ends, so nothing follows a recorded one.
+                Arrivals::Trace { times, sessions } => {
+                    for (i, t) in times.iter().enumerate() {
+                        let session = sessions.get(i).copied().unwrap_or(0);
+                        s.at(SimTime(t.micros()), Ev::Arrival { workload: w as u32, session: Some(session) });
                     }
                 }
             }

@@ -32,6 +32,10 @@ pub enum Ev {
     Retry { exchange: ExchangeKey },
     /// A circuit breaker refused an attempt: the caller sees the failure at once.
     LocalReject { exchange: ExchangeKey },
+    /// A proxy's new upstream connection is open.
+    Connected { attempt: AttemptKey, conn: u32 },
+    /// An answer decided earlier leaves now (a reset seen after a round trip).
+    DelayedAnswer { attempt: AttemptKey },
     ServerDone { attempt: AttemptKey },
     JobWorkDone { job: JobKey },
     RefreshWaitExpired { job: JobKey },
@@ -162,7 +166,7 @@ impl Sim {
                 }
                 ComponentConfig::Proxy(p) => {
                     let spec = make_spec(&mut specs, rng, name, &p.upstream, None)?;
-                    NodeKind::Proxy(Proxy { config: p.clone(), spec })
+                    NodeKind::Proxy(Proxy { config: p.clone(), spec, pool: p.keep_alive.as_ref().map(|_| Default::default()) })
                 }
                 ComponentConfig::Service(sv) => {
                     let token_spec = sv.token_endpoint.as_ref().map(|u| make_spec(&mut specs, rng, name, u, None)).transpose()?;
@@ -501,6 +505,14 @@ impl Sim {
                 max_queue: m.max_server_queue[i],
                 budget_refusals: m.budget_refusals[i],
                 breaker_rejections: m.breaker_rejections[i],
+                connections_opened: match &n.kind {
+                    NodeKind::Proxy(p) => p.pool.as_ref().map(|x| x.opened).unwrap_or(0),
+                    _ => 0,
+                },
+                keepalive_resets: match &n.kind {
+                    NodeKind::Proxy(p) => p.pool.as_ref().map(|x| x.resets).unwrap_or(0),
+                    _ => 0,
+                },
                 per_invocation: per_inv(m.requests_sent[i]),
             });
         }
@@ -603,6 +615,8 @@ impl World for Sim {
             Ev::Deadline { exchange } => self.deadline_passed(exchange, s),
             Ev::Retry { exchange } => self.send_attempt(exchange, s),
             Ev::LocalReject { exchange } => self.local_reject(exchange, s),
+            Ev::Connected { attempt, conn } => self.connected(attempt, conn, s),
+            Ev::DelayedAnswer { attempt } => self.delayed_answer(attempt, s),
             Ev::ServerDone { attempt } => self.server_done(attempt, s),
             Ev::JobWorkDone { job } => self.job_work_done(job, s),
             Ev::RefreshWaitExpired { job } => self.job_refresh_wait_expired(job, s),

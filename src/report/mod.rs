@@ -122,6 +122,9 @@ pub fn to_text(s: &Summary) -> String {
             a.acknowledged, a.completed, a.failed, a.lost, a.pending_at_end, a.completion_lag.p50_ms, a.completion_lag.p99_ms
         );
     }
+    for c in s.components.iter().filter(|c| c.connections_opened > 0) {
+        let _ = writeln!(w, "keep-alive          {}: connections opened {}  requests on a just-closed connection {} (502)", c.component, c.connections_opened, c.keepalive_resets);
+    }
     if s.restarts > 0 {
         let _ = writeln!(w, "restarts            {}", s.restarts);
     }

@@ -155,6 +155,18 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
                     return Err(problem(format!("{base}.arrivals.sessions"), "sessions must be at least 1", "e.g. sessions = 10"));
                 }
             }
+            Arrivals::Trace { times, sessions } => {
+                let org_sessions = m.orgs.iter().find(|o| o.name == w.org).map_or(1, |o| o.sessions);
+                if !sessions.is_empty() && sessions.len() != times.len() {
+                    return Err(problem(format!("{base}.arrivals.sessions"), format!("{} sessions for {} times", sessions.len(), times.len()), "give one session per time, or none (all in session 0)"));
+                }
+                if let Some(j) = times.windows(2).position(|p| p[1] < p[0]) {
+                    return Err(problem(format!("{base}.arrivals.times[{}]", j + 1), "times must not decrease", "sort the recorded arrivals by time"));
+                }
+                if let Some(j) = sessions.iter().position(|s| *s >= org_sessions) {
+                    return Err(problem(format!("{base}.arrivals.sessions[{j}]"), format!("session {} but org `{}` has {org_sessions} sessions (0-based)", sessions[j], w.org), "raise the org's sessions or fix the session index"));
+                }
+            }
         }
     }
 

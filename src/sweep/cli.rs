@@ -47,6 +47,11 @@ pub fn sweep(experiment: &Path, shard_arg: Option<&str>, mut opts: SweepOptions)
 pub fn merge_dirs(inputs: &[PathBuf], out: &Path) -> Result<(), SweepError> {
     let r = merge(inputs, out)?;
     print!("{}", r.top);
-    eprintln!("merged {} directories: {} points, wrote {}/{{results.csv, summary.csv, recommendation.json, recommendation.md}}", inputs.len(), r.points, out.display());
+    eprintln!(
+        "merged {} directories: {} points, wrote {}/{{results.csv, summary.csv, recommendation.json, recommendation.md}}",
+        inputs.len(),
+        r.points,
+        out.display()
+    );
     Ok(())
 }

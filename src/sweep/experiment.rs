@@ -33,6 +33,10 @@
 //! noise (common random numbers, Law & Kelton, "Simulation Modeling and Analysis", ch. 11). Set
 //! it to false for independent seeds `derive_seed(seed, "point/{p}/rep/{r}")`.
 
+// Errors here are `ModelError`s, like the model loader's, built once per load: boxing them would
+// buy nothing.
+#![allow(clippy::result_large_err)]
+
 use super::expr::{Constraint, Objective};
 use crate::engine::rng::derive_seed;
 use crate::scenario::error::line_col;
@@ -245,7 +249,13 @@ impl Axis {
             }
             Domain::Linear { from, to, steps, int_ends } => {
                 let n = steps.expect("grid ranges have steps");
-                let x = if i + 1 == n { *to } else if n == 1 { *from } else { from + (to - from) * i as f64 / (n - 1) as f64 };
+                let x = if i + 1 == n {
+                    *to
+                } else if n == 1 {
+                    *from
+                } else {
+                    from + (to - from) * i as f64 / (n - 1) as f64
+                };
                 self.number_level(x, *int_ends)
             }
             Domain::Log { from, to, steps, int_ends } => {
@@ -284,7 +294,8 @@ impl Axis {
     }
 
     fn number_level(&self, x: f64, int_ends: bool) -> Level {
-        let integral = self.integer || (int_ends && x.fract() == 0.0 && x.abs() < 9e15);
+        // Integer ends make integral levels integers; a log grid's `exp(ln)` is off by an ulp.
+        let integral = self.integer || (int_ends && (x - x.round()).abs() <= 1e-9 * x.abs().max(1.0) && x.abs() < 9e15);
         let (label, value) = if let Some(unit) = &self.unit {
             let s = format!("{}{unit}", trim_decimals(x));
             (s.clone(), quote(&s))
@@ -454,15 +465,26 @@ impl ExperimentSpec {
             }
             let domain = if let Some(cases) = &a.cases {
                 if a.path.is_some() {
-                    return Err(err(&here("path"), "a `cases` axis sets its fields in each case, not through `path`".into(), Some("move the path into each case's set table")));
+                    return Err(err(
+                        &here("path"),
+                        "a `cases` axis sets its fields in each case, not through `path`".into(),
+                        Some("move the path into each case's set table"),
+                    ));
                 }
                 if cases.is_empty() {
                     return Err(err(&here("cases"), "no cases".into(), None));
                 }
+                if a.name.is_none() {
+                    return Err(err(&[key("axis"), Seg::Index(i)], "a `cases` axis needs a `name` (its column in the results)".into(), None));
+                }
                 Domain::Cases(cases.iter().map(|c| (c.label.clone(), table_overrides(&c.set))).collect())
             } else {
                 if a.path.as_deref().is_none_or(|p| p.trim().is_empty()) {
-                    return Err(err(&[key("axis"), Seg::Index(i)], "missing `path`: the model field this axis varies".into(), Some("e.g. path = \"components.edge.deadline\"")));
+                    return Err(err(
+                        &[key("axis"), Seg::Index(i)],
+                        "missing `path`: the model field this axis varies".into(),
+                        Some("e.g. path = \"components.edge.deadline\""),
+                    ));
                 }
                 if let Some(v) = &a.values {
                     if v.is_empty() {
@@ -480,7 +502,11 @@ impl ExperimentSpec {
                     }
                     match (grid, r.steps) {
                         (true, None) | (true, Some(0)) => {
-                            return Err(err(&here(which), "a grid axis needs steps >= 1".into(), Some("e.g. linear = { from = 1, to = 4, steps = 4 }; or add [sampling] to sample the range")))
+                            return Err(err(
+                                &here(which),
+                                "a grid axis needs steps >= 1".into(),
+                                Some("e.g. linear = { from = 1, to = 4, steps = 4 }; or add [sampling] to sample the range"),
+                            ))
                         }
                         (false, Some(_)) => return Err(err(&here(which), "steps is for grids; a sampled axis is a range { from, to }".into(), None)),
                         _ => {}
@@ -493,15 +519,16 @@ impl ExperimentSpec {
                     }
                 }
             };
-            let name = a.name.clone().or_else(|| a.path.clone()).expect("cases need a name, checked below");
+            let name = a.name.clone().or_else(|| a.path.clone()).expect("a name or a path, checked above");
             axes.push(Axis { name, path: a.path.clone(), domain, unit: a.unit.clone(), integer: a.integer.unwrap_or(false) });
         }
-        for (i, a) in raw.axes.iter().enumerate() {
-            if a.cases.is_some() && a.name.is_none() {
-                return Err(err(&[key("axis"), Seg::Index(i)], "a `cases` axis needs a `name` (its column in the results)".into(), None));
-            }
+        for i in 0..axes.len() {
             if let Some(j) = axes[..i].iter().position(|b| b.name == axes[i].name) {
-                return Err(err(&[key("axis"), Seg::Index(i)], format!("axis `{}` is already axis {j}", axes[i].name), Some("give one of them a distinct `name`")));
+                return Err(err(
+                    &[key("axis"), Seg::Index(i)],
+                    format!("axis `{}` is already axis {j}", axes[i].name),
+                    Some("give one of them a distinct `name`"),
+                ));
             }
             if ["point", "replication", "seed", "error"].contains(&axes[i].name.as_str()) {
                 return Err(err(&[key("axis"), Seg::Index(i)], format!("`{}` is a results column; name the axis otherwise", axes[i].name), None));
@@ -510,13 +537,21 @@ impl ExperimentSpec {
 
         let points = match &design {
             Design::Grid => axes.iter().try_fold(1u64, |acc, a| acc.checked_mul(a.grid_len())).filter(|n| *n <= 1_000_000_000),
-            Design::Random { points } | Design::LatinHypercube { points } => Some(*points).filter(|n| *n <= 1_000_000_000),
+            Design::Random { points } => Some(*points).filter(|n| *n <= 1_000_000_000),
+            // The strata are held in memory (4 bytes per point and axis).
+            Design::LatinHypercube { points } => Some(*points).filter(|n| *n <= 10_000_000),
         }
-        .ok_or_else(|| err(&[key("axis")], "more than 10^9 points".into(), Some("use [sampling] with fewer points, or fewer levels")))?;
+        .ok_or_else(|| err(&[key("axis")], "too many points (at most 10^9; 10^7 for a latin hypercube)".into(), Some("use [sampling] with fewer points, or fewer levels")))?;
 
         let mut constraints = vec![];
         for (i, c) in raw.constraints.iter().enumerate() {
-            constraints.push(Constraint::parse(c).map_err(|m| err(&[key("constraints"), Seg::Index(i)], m, Some("a constraint is `metric op number`, joined by &&, e.g. \"family_revocations == 0 && latency.p99_ms <= 20000\"")))?);
+            constraints.push(Constraint::parse(c).map_err(|m| {
+                err(
+                    &[key("constraints"), Seg::Index(i)],
+                    m,
+                    Some("a constraint is `metric op number`, joined by &&, e.g. \"family_revocations == 0 && latency.p99_ms <= 20000\""),
+                )
+            })?);
         }
         let (objective_texts, objective_list) = match raw.objective {
             None => (vec![], false),
@@ -562,7 +597,8 @@ impl ExperimentSpec {
                     let mut rng = rand_chacha::ChaCha12Rng::seed_from_u64(derive_seed(raw.seed, &format!("lhs/axis/{a}")));
                     let mut perm: Vec<u32> = (0..points as u32).collect();
                     for i in (1..perm.len()).rev() {
-                        perm.swap(i, rng.gen_range(0..=i));
+                        // Drawn as u64 so the design is the same on 32- and 64-bit machines.
+                        perm.swap(i, rng.gen_range(0..=i as u64) as usize);
                     }
                     perm
                 })
@@ -630,7 +666,9 @@ impl ExperimentSpec {
                 out.reverse();
                 out
             }
-            Design::Random { .. } => self.axes.iter().enumerate().map(|(a, axis)| axis.sampled_level(unit_draw(self.seed, &format!("random/{p}/{a}")))).collect(),
+            Design::Random { .. } => {
+                self.axes.iter().enumerate().map(|(a, axis)| axis.sampled_level(unit_draw(self.seed, &format!("random/{p}/{a}")))).collect()
+            }
             Design::LatinHypercube { points } => self
                 .axes
                 .iter()
@@ -703,8 +741,9 @@ impl Experiment {
         let spec = ExperimentSpec::read(path)?;
         let model_path = path.parent().unwrap_or(Path::new("")).join(&spec.model);
         let model_file = model_path.display().to_string();
-        let model_text = std::fs::read_to_string(&model_path)
-            .map_err(|e| spec.error_at(&[key("model")], format!("cannot read the model `{model_file}`: {e}"), Some("`model` is relative to the experiment file".into())))?;
+        let model_text = std::fs::read_to_string(&model_path).map_err(|e| {
+            spec.error_at(&[key("model")], format!("cannot read the model `{model_file}`: {e}"), Some("`model` is relative to the experiment file".into()))
+        })?;
         let hash = experiment_hash(&spec.text, &model_text);
         let exp = Experiment { spec, model_file, model_text, hash };
         exp.check_against_model()?;
@@ -768,22 +807,19 @@ impl Experiment {
         let Ok(summary) = crate::run(model, opts) else { return Ok(()) };
         let keys: Vec<String> = crate::report::flatten(&summary).into_iter().map(|(k, _)| k).collect();
         let known = |m: &str| keys.iter().any(|k| k == m) || is_outcome_key(m);
+        // Where the metric is named in the file: a constraint, the objective, or `metrics`.
         let listed = |m: &str| -> Vec<Seg> {
             if let Some(i) = spec.constraints.iter().position(|c| c.metrics().any(|x| x == m)) {
-                return vec![key("constraints"), Seg::Index(i)];
+                vec![key("constraints"), Seg::Index(i)]
+            } else if let Some(i) = spec.objectives.iter().position(|o| o.metric == m) {
+                if spec.objectives.len() > 1 {
+                    vec![key("objective"), Seg::Index(i)]
+                } else {
+                    vec![key("objective")]
+                }
+            } else {
+                vec![key("metrics"), Seg::Index(spec.metrics.iter().position(|x| x == m).unwrap_or(0))]
             }
-            if let Some(i) = spec.objectives.iter().position(|o| o.metric == m) {
-                return vec![key("objective"), Seg::Index(i)];
-            }
-            vec![key("metrics")]
-        };
-        // `objective` may be one string rather than a list.
-        let listed = |m: &str| -> Vec<Seg> {
-            let mut segs = listed(m);
-            if matches!(segs.first(), Some(Seg::Key(k)) if k == "objective") && spec.objectives.len() == 1 {
-                segs.truncate(1);
-            }
-            segs
         };
         for m in &spec.metrics {
             if !known(m) {
@@ -806,7 +842,7 @@ pub fn is_outcome_key(m: &str) -> bool {
     parts.len() >= 2 && parts[parts.len() - 2] == "outcomes"
 }
 
-fn experiment_hash(experiment: &str, model: &str) -> String {
+pub(crate) fn experiment_hash(experiment: &str, model: &str) -> String {
     let mut h = blake3::Hasher::new();
     h.update(b"edgesim/sweep/v1\0");
     h.update(env!("CARGO_PKG_VERSION").as_bytes());
@@ -818,7 +854,7 @@ fn experiment_hash(experiment: &str, model: &str) -> String {
 }
 
 fn axis_location(axis: &Axis, i: usize, j: usize, e: &ModelError) -> Vec<Seg> {
-    let base = vec![key("axis"), Seg::Index(i)];
+    let base = [key("axis"), Seg::Index(i)];
     let with = |extra: Vec<Seg>| base.iter().cloned().chain(extra).collect();
     if axis.path.is_some() && e.message.starts_with("unknown field") {
         return with(vec![key("path")]);
@@ -960,6 +996,9 @@ linear = { from = 0.5, to = 1.5, steps = 3 }
         .unwrap();
         let l: Vec<String> = (0..3).map(|i| s.point(i * 3)[0].label.clone()).collect();
         assert_eq!(l, ["1s", "10s", "100s"]);
+        let s2 = spec("model = \"m.toml\"\n[[axis]]\npath = \"n\"\nlog = { from = 1, to = 1000, steps = 4 }\n").unwrap();
+        let l: Vec<String> = (0..4).map(|i| s2.point(i)[0].label.clone()).collect();
+        assert_eq!(l, ["1", "10", "100", "1000"]);
         let r: Vec<String> = (0..3).map(|i| s.point(i)[1].label.clone()).collect();
         assert_eq!(r, ["0.5", "1.0", "1.5"]);
     }
@@ -1003,6 +1042,8 @@ log = { from = 1, to = 1000 }
         let e = spec("model = \"m.toml\"\nreplicatons = 3\n").unwrap_err();
         assert_eq!(e.line, Some(2));
         assert!(e.message.contains("unknown field"), "{e}");
+        let e = spec("model = \"m.toml\"\n[[axis]]\ncases = [{ label = \"a\" }]\n").unwrap_err();
+        assert!(e.message.contains("name"), "{e}");
         let e = spec("model = \"m.toml\"\nconstraints = [\"a <= x\"]\n").unwrap_err();
         assert_eq!(e.path, "constraints[0]");
         let e = spec("model = \"m.toml\"\n[[axis]]\npath = \"a\"\nlinear = { from = 1, to = 2 }\n").unwrap_err();

@@ -161,10 +161,12 @@ mod tests {
         let c = Constraint::parse("family_revocations == 0 && latency.p99_ms<=20000").unwrap();
         assert_eq!(c.all.len(), 2);
         assert_eq!(c.all[1], Comparison { metric: "latency.p99_ms".into(), op: Op::Le, value: 20000.0 });
-        let vals = |rev: f64, p99: f64| move |m: &str| match m {
-            "family_revocations" => Some(rev),
-            "latency.p99_ms" => Some(p99),
-            _ => None,
+        let vals = |rev: f64, p99: f64| {
+            move |m: &str| match m {
+                "family_revocations" => Some(rev),
+                "latency.p99_ms" => Some(p99),
+                _ => None,
+            }
         };
         assert!(c.holds(vals(0.0, 20000.0)));
         assert!(!c.holds(vals(0.0, 20000.1)));

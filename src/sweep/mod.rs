@@ -36,7 +36,7 @@ use store::{Manifest, OutDir};
 pub enum SweepError {
     /// The experiment file is wrong (located: file, line, field path, hint).
     #[error("{0}")]
-    Experiment(#[from] ModelError),
+    Experiment(Box<ModelError>),
     /// The output directory holds results that cannot be resumed.
     #[error("{0}")]
     Resume(String),
@@ -45,6 +45,12 @@ pub enum SweepError {
     /// Bad arguments, corrupt or incomplete parts.
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<ModelError> for SweepError {
+    fn from(e: ModelError) -> Self {
+        SweepError::Experiment(Box::new(e))
+    }
 }
 
 impl SweepError {
@@ -177,7 +183,8 @@ pub fn run_sweep(exp: &Experiment, opts: &SweepOptions) -> Result<SweepReport, S
         todo.par_iter().try_for_each(|c| {
             let bytes = run_chunk(exp, *c, &|| bar.inc(1));
             dir.write_part(*c, &bytes)?;
-            let n = points_done.fetch_add(spec.chunk_points(*c).count() as u64, std::sync::atomic::Ordering::Relaxed) + spec.chunk_points(*c).count() as u64;
+            let points = spec.chunk_points(*c).count() as u64;
+            let n = points_done.fetch_add(points, std::sync::atomic::Ordering::Relaxed) + points;
             bar.set_message(format!("points {n}/{points_todo}"));
             Ok::<(), SweepError>(())
         })
@@ -212,7 +219,8 @@ pub fn run_chunk(exp: &Experiment, c: u64, on_run: &(dyn Fn() + Sync)) -> Vec<u8
                     let seed = spec.run_seed(p, r);
                     let mut row = vec![p.to_string(), r.to_string(), seed.to_string()];
                     row.extend(levels.iter().map(|l| l.label.clone()));
-                    let outcome = model.clone().and_then(|m| crate::run(m, RunOptions { seed: Some(seed), ..Default::default() }).map_err(|e| one_line(&e.to_string())));
+                    let outcome =
+                        model.clone().and_then(|m| crate::run(m, RunOptions { seed: Some(seed), ..Default::default() }).map_err(|e| one_line(&e.to_string())));
                     match outcome {
                         Ok(summary) => {
                             row.extend(summary::metric_cells(&summary, &spec.metrics));
@@ -245,7 +253,8 @@ fn one_line(s: &str) -> String {
 /// they are). The result is byte for byte what an unsharded sweep writes.
 pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Recommendation, SweepError> {
     let first = inputs.first().ok_or_else(|| SweepError::Invalid("merge needs at least one shard directory".into()))?;
-    let manifest = Manifest::read(first)?.ok_or_else(|| SweepError::Invalid(format!("{}: no {} (not a sweep output directory)", first.display(), store::MANIFEST)))?;
+    let manifest =
+        Manifest::read(first)?.ok_or_else(|| SweepError::Invalid(format!("{}: no {} (not a sweep output directory)", first.display(), store::MANIFEST)))?;
     for dir in &inputs[1..] {
         let m = Manifest::read(dir)?.ok_or_else(|| SweepError::Invalid(format!("{}: no {} (not a sweep output directory)", dir.display(), store::MANIFEST)))?;
         if m != manifest {
@@ -262,8 +271,9 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Recommendation, SweepErro
     }
     let text = std::fs::read_to_string(first.join("experiment.toml")).map_err(|e| SweepError::io(&first.join("experiment.toml"), e))?;
     let spec = ExperimentSpec::parse(&text, &first.join("experiment.toml").display().to_string(), &manifest.experiment)?;
-    if spec.chunks() != manifest.chunks || spec.points() != manifest.points {
-        return Err(SweepError::Invalid(format!("{}: experiment.toml does not match the manifest", first.display())));
+    let model = std::fs::read_to_string(first.join("model.toml")).map_err(|e| SweepError::io(&first.join("model.toml"), e))?;
+    if experiment::experiment_hash(&text, &model) != manifest.hash || spec.chunks() != manifest.chunks || spec.points() != manifest.points {
+        return Err(SweepError::Invalid(format!("{}: experiment.toml and model.toml do not match the manifest", first.display())));
     }
     let mut parts: Vec<Option<PathBuf>> = vec![None; manifest.chunks as usize];
     for dir in inputs {
@@ -295,9 +305,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<Recommendation, SweepErro
     std::fs::create_dir_all(out).map_err(|e| SweepError::io(out, e))?;
     manifest.write(out)?;
     store::write_atomic(&out.join("experiment.toml"), text.as_bytes())?;
-    if let Ok(model) = std::fs::read(first.join("model.toml")) {
-        store::write_atomic(&out.join("model.toml"), &model)?;
-    }
+    store::write_atomic(&out.join("model.toml"), model.as_bytes())?;
     let parts: Vec<PathBuf> = parts.into_iter().map(|p| p.expect("checked")).collect();
     summary::finalize(&spec, &parts, out, &manifest.hash)
 }

@@ -19,6 +19,7 @@ const RANKED: usize = 20;
 pub const TOP: usize = 5;
 const FRONT_SHOWN: usize = 50;
 
+#[derive(Debug)]
 pub struct Recommendation {
     pub json: Value,
     pub markdown: String,
@@ -72,11 +73,17 @@ fn insert_ranked(v: &mut Vec<Ranked>, r: Ranked, keep: usize) {
 
 impl<'a> RecommendationBuilder<'a> {
     pub fn new(spec: &'a ExperimentSpec) -> Self {
-        let region = spec
-            .axes
-            .iter()
-            .map(|a| if spec.design != Design::Grid && a.is_range() { Region::Range { lo: f64::INFINITY, hi: f64::NEG_INFINITY } } else { Region::Levels(vec![]) })
-            .collect();
+        let region =
+            spec.axes
+                .iter()
+                .map(|a| {
+                    if spec.design != Design::Grid && a.is_range() {
+                        Region::Range { lo: f64::INFINITY, hi: f64::NEG_INFINITY }
+                    } else {
+                        Region::Levels(vec![])
+                    }
+                })
+                .collect();
         RecommendationBuilder { spec, points: 0, feasible: 0, ranked: vec![], closest: vec![], briefs: vec![], region, pairs: BTreeMap::new() }
     }
 
@@ -170,7 +177,8 @@ impl<'a> RecommendationBuilder<'a> {
         for (name, m) in spec.metrics.iter().zip(&s.metrics) {
             metrics.insert(name.clone(), mean_json(m.as_ref()));
         }
-        let constraints: Vec<Value> = spec.constraints.iter().zip(&s.violations).map(|(c, p)| json!({ "constraint": c.text, "violation": prop_json(p) })).collect();
+        let constraints: Vec<Value> =
+            spec.constraints.iter().zip(&s.violations).map(|(c, p)| json!({ "constraint": c.text, "violation": prop_json(p) })).collect();
         let mut v = json!({
             "point": s.point,
             "axes": self.axes_json(&s.levels),
@@ -229,7 +237,8 @@ impl<'a> RecommendationBuilder<'a> {
                 .map(|p| {
                     let levels: Vec<String> = spec.point(*p).into_iter().map(|l| l.label).collect();
                     let costs = &self.briefs.iter().find(|b| b.point == *p).expect("front member").costs;
-                    let objectives: Map<String, Value> = spec.objectives.iter().zip(costs).map(|(o, c)| (o.metric.clone(), json!(finite(o.cost(*c))))).collect();
+                    let objectives: Map<String, Value> =
+                        spec.objectives.iter().zip(costs).map(|(o, c)| (o.metric.clone(), json!(finite(o.cost(*c))))).collect();
                     json!({ "point": p, "axes": self.axes_json(&levels), "objective_means": objectives })
                 })
                 .collect();
@@ -247,7 +256,11 @@ impl<'a> RecommendationBuilder<'a> {
             o.push_str(&self.table(&self.closest.iter().take(TOP).map(|r| &r.s).collect::<Vec<_>>(), false));
             return o;
         }
-        let by = if spec.objectives.is_empty() { "point order (no objective set)".to_string() } else { spec.objectives.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", then ") };
+        let by = if spec.objectives.is_empty() {
+            "point order (no objective set)".to_string()
+        } else {
+            spec.objectives.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", then ")
+        };
         let _ = writeln!(o, "Top {} of {} feasible points (of {}), ranked by {by}:", self.ranked.len().min(TOP), self.feasible, self.points);
         o.push_str(&self.table(&self.ranked.iter().take(TOP).map(|r| &r.s).collect::<Vec<_>>(), true));
         o
@@ -298,7 +311,11 @@ impl<'a> RecommendationBuilder<'a> {
         if !spec.description.trim().is_empty() {
             let _ = writeln!(o, "{}\n", spec.description.trim());
         }
-        let seeds = if spec.common_random_numbers { "common random numbers (replication r of every point uses the same seed)" } else { "independent per point and replication" };
+        let seeds = if spec.common_random_numbers {
+            "common random numbers (replication r of every point uses the same seed)"
+        } else {
+            "independent per point and replication"
+        };
         let _ = writeln!(
             o,
             "- {} points x {} replications, {} design; seeds: {seeds}; experiment hash `{}`",
@@ -339,7 +356,12 @@ impl<'a> RecommendationBuilder<'a> {
         }
         if let Some(front) = front {
             let _ = writeln!(o, "\n## Pareto front\n");
-            let _ = writeln!(o, "{} feasible points are not dominated on ({}):\n", front.len(), spec.objectives.iter().map(|x| x.metric.clone()).collect::<Vec<_>>().join(", "));
+            let _ = writeln!(
+                o,
+                "{} feasible points are not dominated on ({}):\n",
+                front.len(),
+                spec.objectives.iter().map(|x| x.metric.clone()).collect::<Vec<_>>().join(", ")
+            );
             let mut cols: Vec<String> = vec!["point".into()];
             cols.extend(spec.axes.iter().map(|a| a.name.clone()));
             cols.extend(spec.objectives.iter().map(|x| x.metric.clone()));
@@ -375,7 +397,8 @@ impl<'a> RecommendationBuilder<'a> {
             let _ = writeln!(o, "| | {} |", cols.iter().map(|c| c.0.clone()).collect::<Vec<_>>().join(" | "));
             let _ = writeln!(o, "|---|{}|", cols.iter().map(|_| "---").collect::<Vec<_>>().join("|"));
             for (i, row) in rows.iter().enumerate() {
-                let cells: Vec<String> = (0..cols.len()).map(|j| self.pairs.get(&(i, j)).map(|(n, f)| format!("{f}/{n}")).unwrap_or_else(|| "-".into())).collect();
+                let cells: Vec<String> =
+                    (0..cols.len()).map(|j| self.pairs.get(&(i, j)).map(|(n, f)| format!("{f}/{n}")).unwrap_or_else(|| "-".into())).collect();
                 let _ = writeln!(o, "| {} | {} |", row.0, cells.join(" | "));
             }
         }
@@ -449,7 +472,17 @@ mod tests {
 
     #[test]
     fn ranking_keeps_the_best() {
-        let s = |p: u64| PointSummary { point: p, levels: vec![], runs: 1, errors: 0, metrics: vec![], violations: vec![], any_violation: None, holds_on_means: true, feasible: true };
+        let s = |p: u64| PointSummary {
+            point: p,
+            levels: vec![],
+            runs: 1,
+            errors: 0,
+            metrics: vec![],
+            violations: vec![],
+            any_violation: None,
+            holds_on_means: true,
+            feasible: true,
+        };
         let mut v = vec![];
         for (p, k) in [(0, 3.0), (1, 1.0), (2, 2.0), (3, 1.0)] {
             insert_ranked(&mut v, Ranked { key: vec![k, p as f64], s: s(p) }, 3);

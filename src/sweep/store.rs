@@ -196,7 +196,12 @@ fn remove_tmp_files(dir: &Path) -> Result<(), SweepError> {
 /// A temporary file next to `path`, to be renamed onto it with [`persist`].
 pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, SweepError> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    tempfile::Builder::new().prefix(TMP_PREFIX).tempfile_in(dir).map_err(|e| SweepError::io(dir, e))
+    let mut b = tempfile::Builder::new();
+    b.prefix(TMP_PREFIX);
+    // Outputs are ordinary files (0666 less the umask), not tempfile's private 0600.
+    #[cfg(unix)]
+    b.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    b.tempfile_in(dir).map_err(|e| SweepError::io(dir, e))
 }
 
 /// Flushes `tmp` to disk and renames it onto `path`.

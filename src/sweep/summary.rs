@@ -162,7 +162,8 @@ pub fn summarize_point(spec: &ExperimentSpec, point: u64, rows: &[csv::StringRec
         !r[error_col].is_empty() || !c.holds(|name: &str| spec.metrics.iter().position(|m| m == name).and_then(|i| cell_number(&r[first_metric + i])))
     };
     let violations: Vec<Proportion> = spec.constraints.iter().map(|c| wilson95(rows.iter().filter(|r| violated(c, r)).count() as u64, n)).collect();
-    let any_violation = (!spec.constraints.is_empty()).then(|| wilson95(rows.iter().filter(|r| spec.constraints.iter().any(|c| violated(c, r))).count() as u64, n));
+    let any_violation =
+        (!spec.constraints.is_empty()).then(|| wilson95(rows.iter().filter(|r| spec.constraints.iter().any(|c| violated(c, r))).count() as u64, n));
     let mean_of = |name: &str| spec.metrics.iter().position(|m| m == name).and_then(|i| metrics[i]).map(|m| m.mean);
     let holds_on_means = spec.constraints.iter().all(|c| c.holds(mean_of));
     let within_risk = match (spec.max_violation_probability, &any_violation) {

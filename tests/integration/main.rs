@@ -5,6 +5,7 @@ mod backoff_dynamics;
 mod bad_models;
 mod determinism;
 mod idempotency;
+mod keepalive;
 mod queueing;
 mod seed_incident;
 mod sweep;
