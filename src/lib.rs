@@ -9,6 +9,7 @@
 pub mod analysis;
 pub mod engine;
 pub mod model;
+pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod sweep;

@@ -66,6 +66,8 @@ enum Command {
     },
     /// List presets with their sources.
     Presets,
+    /// Replay a recorded incident (models/incidents/NAME.toml): fidelity, what-ifs, bundles.
+    Replay(edgesim::replay::cli::ReplayArgs),
     /// Run an experiment (experiments/*.toml): a grid or sample of model settings with
     /// replications, in parallel; resumable; writes results.csv, summary.csv and a recommendation.
     Sweep {
@@ -218,6 +220,7 @@ fn main() -> ExitCode {
             sweep_exit(edgesim::sweep::cli::sweep(&experiment, shard.as_deref(), opts))
         }
         Command::Merge { dirs, out } => sweep_exit(edgesim::sweep::cli::merge_dirs(&dirs, &out)),
+        Command::Replay(args) => edgesim::replay::cli::main(args),
         Command::Presets => {
             for p in edgesim::scenario::presets::PRESETS {
                 println!("{:<22} {:<15} {}", p.name, p.applies_to, p.source);

@@ -106,6 +106,8 @@ pub struct Attempt {
     pub work: Work,
     /// Set by `respond`: the reply is on the wire.
     pub answered: bool,
+    /// Dropped by a partition (the request, or the reply): nothing will arrive.
+    pub lost: bool,
 }
 
 impl Sim {
@@ -199,6 +201,7 @@ impl Sim {
             response: Response::http(0),
             work: Work::None,
             answered: false,
+            lost: false,
         });
         self.exchanges[key].current = Some(attempt);
         if let Some(inv) = invocation {
@@ -213,7 +216,12 @@ impl Sim {
             self.ts_retry(target as usize);
         }
         self.trace_attempt(now, TraceKind::AttemptSent, attempt, "");
-        s.after(latency, Ev::Deliver { attempt });
+        if self.partitioned(spec_ix, now) {
+            self.attempts[attempt].lost = true;
+            self.metrics.partition_drops += 1;
+        } else {
+            s.after(latency, Ev::Deliver { attempt });
+        }
         if let Some(t) = try_timeout {
             s.after_fifo(spec_ix as usize * 2 + 1, t, Ev::TryTimeout { attempt });
         }
@@ -231,7 +239,16 @@ impl Sim {
         let callee = a.callee as usize;
         self.ts_answered(callee, response.status);
         let a = &self.attempts[attempt];
-        let spec = &self.specs[a.spec as usize];
+        let spec_ix = a.spec;
+        if self.partitioned(spec_ix, s.now()) {
+            self.attempts[attempt].lost = true;
+            self.metrics.partition_drops += 1;
+            if self.attempts[attempt].state == AttemptState::Abandoned {
+                self.release_attempt(attempt);
+            }
+            return;
+        }
+        let spec = &self.specs[spec_ix as usize];
         let latency = spec.latency.sample(&mut self.rngs[spec.rng]);
         s.after(latency, Ev::Reply { attempt });
     }
@@ -319,6 +336,12 @@ impl Sim {
         a.state = AttemptState::Abandoned;
         self.caller_stops_waiting(attempt);
         let a = &self.attempts[attempt];
+        if a.lost {
+            // Dropped by a partition: no reply will ever come. (A request dropped on the way
+            // never reached the callee, so no work goes on either.)
+            self.release_attempt(attempt);
+            return;
+        }
         if a.answered {
             return; // the reply is already on the wire; it will arrive as an orphan
         }

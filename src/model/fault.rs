@@ -18,6 +18,29 @@ pub enum FaultConfig {
     Restart { component: String, at: SimDuration, #[serde(default)] down_for: SimDuration },
     /// An admin revokes the org's authorization at `at` (every token family of the org).
     RevokeAuthorization { org: String, at: SimDuration },
+    /// A service runs with only `workers` workers between `start` and `end`.
+    Capacity { component: String, start: SimDuration, end: SimDuration, workers: u32 },
+    /// The link from `from` (a component, or a workload's name) to `to` drops everything sent
+    /// on it, both ways: callers see timeouts.
+    Partition { from: String, to: String, start: SimDuration, end: SimDuration },
+    /// The component refuses connections (a reset) or answers `status` between `start` and
+    /// `end` (e.g. the token endpoint is down).
+    Unavailable {
+        component: String,
+        start: SimDuration,
+        end: SimDuration,
+        #[serde(default)]
+        status: Option<u16>,
+    },
+}
+
+/// A window as it appears in traces and in the time series.
+#[derive(Clone, Debug)]
+pub struct WindowLog {
+    pub node: u16,
+    pub start: SimTime,
+    pub end: SimTime,
+    pub label: String,
 }
 
 /// A resolved fault window.
@@ -45,8 +68,31 @@ impl Sim {
         self.error_windows.iter().filter(|w| w.node == node && w.start <= now && now < w.end).map(|w| w.factor).sum()
     }
 
+    /// Workers a service may use at `now` (a capacity fault lowers it).
+    pub(crate) fn fault_workers(&self, node: u16, configured: u32, now: SimTime) -> u32 {
+        self.capacity_windows.iter().filter(|w| w.node == node && w.start <= now && now < w.end).map(|w| w.factor as u32).fold(configured, u32::min)
+    }
+
+    /// Whether a call spec's link is partitioned at `now`.
+    pub(crate) fn partitioned(&self, spec: u32, now: SimTime) -> bool {
+        self.partitions.iter().any(|(sp, a, b)| *sp == spec && *a <= now && now < *b)
+    }
+
+    /// What an unavailable component answers at `now`, if it is unavailable.
+    pub(crate) fn unavailable(&self, node: u16, now: SimTime) -> Option<super::Response> {
+        self.unavailable_windows.iter().find(|(n, a, b, _)| *n == node && *a <= now && now < *b).map(|(_, _, _, st)| match st {
+            Some(code) => super::Response::http(*code),
+            None => super::Response::status(super::Status::Reset),
+        })
+    }
+
+    /// Whether any fault window is active on a component at `t` (time-series column).
+    pub(crate) fn any_fault_active(&self, node: u16, t: SimTime) -> bool {
+        self.fault_log.iter().any(|w| w.node == node && w.start <= t && t < w.end)
+    }
+
     pub(crate) fn schedule_faults(&mut self, s: &mut Scheduler<Ev>) {
-        for (i, w) in self.slow_windows.iter().enumerate() {
+        for (i, w) in self.fault_log.iter().enumerate() {
             s.at(w.start, Ev::Fault { index: i as u32, starting: true });
             s.at(w.end, Ev::Fault { index: i as u32, starting: false });
         }
@@ -59,10 +105,13 @@ impl Sim {
     }
 
     pub(crate) fn fault_edge(&mut self, index: u32, starting: bool, s: &mut Scheduler<Ev>) {
-        let w = &self.slow_windows[index as usize];
-        let (node, factor) = (w.node, w.factor);
+        let w = self.fault_log[index as usize].clone();
         let kind = if starting { TraceKind::FaultStarted } else { TraceKind::FaultEnded };
-        self.trace_raw(s.now(), kind, node, 0, 0, None, &format!("latency x{factor}"));
+        self.trace_raw(s.now(), kind, w.node, 0, 0, None, &w.label);
+        if !starting {
+            // Capacity is back: queued work may start.
+            self.service_capacity_restored(w.node, s);
+        }
     }
 
     pub(crate) fn admin_revoke(&mut self, org: u16, s: &mut Scheduler<Ev>) {

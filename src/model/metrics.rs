@@ -94,6 +94,8 @@ pub struct Metrics {
     pub background_rejected: u64,
     pub completion_lag: Histogram<u64>,
     pub restarts: u64,
+    pub unavailable_refusals: u64,
+    pub partition_drops: u64,
 }
 
 impl Metrics {
@@ -149,6 +151,8 @@ impl Metrics {
             background_rejected: 0,
             completion_lag: histogram(),
             restarts: 0,
+            unavailable_refusals: 0,
+            partition_drops: 0,
         }
     }
 
@@ -304,6 +308,10 @@ pub struct Summary {
     pub idempotency: IdempotencySummary,
     pub async_work: AsyncSummary,
     pub restarts: u64,
+    /// Requests refused by a component inside an `unavailable` window.
+    pub unavailable_refusals: u64,
+    /// Requests and replies dropped by a partition.
+    pub partition_drops: u64,
     pub orphaned_replies: u64,
     pub queue_full_rejections: u64,
     pub max_queue_len: u64,

@@ -199,9 +199,9 @@ impl Sim {
         let retried_by = self.retrying_caller(attempt);
         let svc = self.service(node);
         let cache = svc.cache_for(org, session);
-        let (busy, workers, queued, cap) = (svc.busy, svc.config.workers, svc.queue.len() as u32, svc.config.queue_capacity);
+        let (busy, configured, queued, cap, code) = (svc.busy, svc.config.workers, svc.queue.len() as u32, svc.config.queue_capacity, svc.config.queue_full_status);
+        let workers = self.fault_workers(node, configured, now);
         if busy >= workers && queued >= cap {
-            let code = svc.config.queue_full_status;
             self.metrics.queue_full_rejections += 1;
             self.trace_attempt(now, TraceKind::QueueFull, attempt, "");
             self.respond(attempt, Response::http(code), s);
@@ -628,8 +628,27 @@ impl Sim {
     fn release_worker(&mut self, node: NodeId, s: &mut Scheduler<Ev>) {
         let svc = self.service(node);
         svc.busy = svc.busy.saturating_sub(1);
-        if let Some(next) = svc.queue.pop_front() {
+        self.start_queued(node, s);
+    }
+
+    /// Starts queued jobs while workers are free (fewer inside a capacity fault).
+    fn start_queued(&mut self, node: NodeId, s: &mut Scheduler<Ev>) {
+        loop {
+            let configured = self.service(node).config.workers;
+            let workers = self.fault_workers(node, configured, s.now());
+            let svc = self.service(node);
+            if svc.busy >= workers {
+                return;
+            }
+            let Some(next) = svc.queue.pop_front() else { return };
             self.start_job(next, s);
+        }
+    }
+
+    /// A fault window on this component ended: if it is a service, workers may be back.
+    pub(crate) fn service_capacity_restored(&mut self, node: NodeId, s: &mut Scheduler<Ev>) {
+        if matches!(self.nodes[node as usize].kind, NodeKind::Service(_)) {
+            self.start_queued(node, s);
         }
     }
 

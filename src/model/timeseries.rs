@@ -188,7 +188,7 @@ impl Sim {
                     NodeKind::PlatformApi(a) => a.server.queue.len(),
                     _ => 0,
                 };
-                let f = (self.fault_latency_factor(i as u16, t) != 1.0) as u8;
+                let f = self.any_fault_active(i as u16, t) as u8;
                 (self.nodes[i].name.as_str(), q, f)
             };
             use std::fmt::Write as _;

@@ -77,6 +77,13 @@ pub struct Sim {
     pub(crate) slow_windows: Vec<FaultWindow>,
     /// Error-rate windows (`factor` holds the rate).
     pub(crate) error_windows: Vec<FaultWindow>,
+    /// Capacity windows (`factor` holds the worker count).
+    pub(crate) capacity_windows: Vec<FaultWindow>,
+    /// Partitioned links: (call spec, start, end).
+    pub(crate) partitions: Vec<(u32, SimTime, SimTime)>,
+    pub(crate) unavailable_windows: Vec<(NodeId, SimTime, SimTime, Option<u16>)>,
+    /// Every fault window, for traces and the time series.
+    pub(crate) fault_log: Vec<super::fault::WindowLog>,
     pub(crate) admin_revocations: Vec<(u16, SimTime)>,
     pub(crate) restarts: Vec<(NodeId, SimTime, SimDuration)>,
     pub(crate) metrics: Metrics,
@@ -292,20 +299,43 @@ impl Sim {
         let mut admin_revocations = Vec::new();
         let mut error_windows = Vec::new();
         let mut restarts = Vec::new();
+        let mut capacity_windows = Vec::new();
+        let mut partitions = Vec::new();
+        let mut unavailable_windows = Vec::new();
+        let mut fault_log = Vec::new();
+        let t = |d: &SimDuration| SimTime(d.micros());
         for f in &model.faults {
             match f {
-                FaultConfig::Slow { component, start, end, factor } => slow_windows.push(FaultWindow {
-                    node: resolve(&names, component)?,
-                    start: SimTime(start.micros()),
-                    end: SimTime(end.micros()),
-                    factor: *factor,
-                }),
-                FaultConfig::Errors { component, start, end, rate } => error_windows.push(FaultWindow {
-                    node: resolve(&names, component)?,
-                    start: SimTime(start.micros()),
-                    end: SimTime(end.micros()),
-                    factor: *rate,
-                }),
+                FaultConfig::Slow { component, start, end, factor } => {
+                    let node = resolve(&names, component)?;
+                    slow_windows.push(FaultWindow { node, start: t(start), end: t(end), factor: *factor });
+                    fault_log.push(super::fault::WindowLog { node, start: t(start), end: t(end), label: format!("slow: latency x{factor}") });
+                }
+                FaultConfig::Errors { component, start, end, rate } => {
+                    let node = resolve(&names, component)?;
+                    error_windows.push(FaultWindow { node, start: t(start), end: t(end), factor: *rate });
+                    fault_log.push(super::fault::WindowLog { node, start: t(start), end: t(end), label: format!("errors: +{rate} failure rate") });
+                }
+                FaultConfig::Capacity { component, start, end, workers } => {
+                    let node = resolve(&names, component)?;
+                    capacity_windows.push(FaultWindow { node, start: t(start), end: t(end), factor: *workers as f64 });
+                    fault_log.push(super::fault::WindowLog { node, start: t(start), end: t(end), label: format!("capacity: {workers} workers") });
+                }
+                FaultConfig::Partition { from, to, start, end } => {
+                    let node = resolve(&names, to)?;
+                    for (i, sp) in specs.iter().enumerate() {
+                        if sp.caller_name == *from && sp.target == node {
+                            partitions.push((i as u32, t(start), t(end)));
+                        }
+                    }
+                    fault_log.push(super::fault::WindowLog { node, start: t(start), end: t(end), label: format!("partition: {from} -> {to}") });
+                }
+                FaultConfig::Unavailable { component, start, end, status } => {
+                    let node = resolve(&names, component)?;
+                    unavailable_windows.push((node, t(start), t(end), *status));
+                    let what = status.map(|c| format!("answers {c}")).unwrap_or_else(|| "refuses connections".into());
+                    fault_log.push(super::fault::WindowLog { node, start: t(start), end: t(end), label: format!("unavailable: {what}") });
+                }
                 FaultConfig::Restart { component, at, down_for } => restarts.push((resolve(&names, component)?, SimTime(at.micros()), *down_for)),
                 FaultConfig::RevokeAuthorization { org, at } => {
                     let o = *org_index.get(org.as_str()).ok_or_else(|| RunError::Build(format!("unknown org `{org}`")))?;
@@ -344,6 +374,10 @@ impl Sim {
             workloads,
             slow_windows,
             error_windows,
+            capacity_windows,
+            partitions,
+            unavailable_windows,
+            fault_log,
             admin_revocations,
             restarts,
             metrics,
@@ -368,6 +402,11 @@ impl Sim {
             return;
         }
         self.ts_offered(node as usize);
+        if let Some(r) = self.unavailable(node, s.now()) {
+            self.metrics.unavailable_refusals += 1;
+            self.respond(attempt, r, s);
+            return;
+        }
         match &self.nodes[node as usize].kind {
             NodeKind::Edge(_) | NodeKind::Proxy(_) => self.hop_on_request(node, attempt, s),
             NodeKind::Service(_) => self.service_on_request(node, attempt, s),
@@ -578,6 +617,8 @@ impl Sim {
                 completion_lag: LatencySummary::of(&self.metrics.completion_lag),
             },
             restarts: self.metrics.restarts,
+            unavailable_refusals: self.metrics.unavailable_refusals,
+            partition_drops: self.metrics.partition_drops,
             orphaned_replies: self.metrics.orphaned_replies,
             queue_full_rejections: self.metrics.queue_full_rejections,
             max_queue_len: self.metrics.max_queue_len,

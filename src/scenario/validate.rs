@@ -220,6 +220,27 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
                     return Err(problem(format!("{base}.rate"), "rate must be between 0 and 1", "e.g. rate = 0.5 fails half the requests"));
                 }
             }
+            FaultConfig::Capacity { component, start, end, .. } | FaultConfig::Unavailable { component, start, end, .. } => {
+                if !idx.contains_key(component.as_str()) {
+                    return Err(problem(format!("{base}.component"), format!("unknown component `{component}`"), format!("components defined: {known}")));
+                }
+                if start >= end {
+                    return Err(problem(format!("{base}.end"), "end must be after start", "a fault window is [start, end)"));
+                }
+            }
+            FaultConfig::Partition { from, to, start, end } => {
+                if !idx.contains_key(to.as_str()) {
+                    return Err(problem(format!("{base}.to"), format!("unknown component `{to}`"), format!("components defined: {known}")));
+                }
+                let callers_ok = m.components.iter().any(|(n, c)| n == from && c.upstreams().iter().any(|(_, u)| u.target == *to))
+                    || m.workload.iter().enumerate().any(|(i, w)| w.name.clone().unwrap_or_else(|| format!("workload-{}-{i}", w.org)) == *from && w.target == *to);
+                if !callers_ok {
+                    return Err(problem(format!("{base}.from"), format!("nothing named `{from}` calls `{to}`"), "name a component whose upstream targets `to`, or a workload by its name (default workload-<org>-<index>)"));
+                }
+                if start >= end {
+                    return Err(problem(format!("{base}.end"), "end must be after start", "a fault window is [start, end)"));
+                }
+            }
             FaultConfig::Restart { component, .. } => {
                 if !matches!(m.components.get(component), Some(ComponentConfig::Service(_))) {
                     return Err(problem(format!("{base}.component"), format!("`{component}` is not a service"), "restarts apply to components with kind = \"service\""));

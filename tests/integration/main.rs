@@ -4,6 +4,7 @@ mod amplification;
 mod backoff_dynamics;
 mod bad_models;
 mod determinism;
+mod faults;
 mod idempotency;
 mod keepalive;
 mod queueing;
