@@ -64,6 +64,12 @@ enum Command {
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
     },
+    /// Run a model and explain its cascades (root cause first); optionally write the causal
+    /// graph (DOT) and the timeline (Perfetto / Chrome trace JSON).
+    Explain(edgesim::explain::cli::ExplainArgs),
+    /// Check properties over generated variations of a model (seeds, load, bursts, fault
+    /// windows, settings); shrink a violation to a minimal case and print its replay command.
+    Check(edgesim::check::CheckArgs),
     /// List presets with their sources.
     Presets,
     /// Replay a recorded incident (models/incidents/NAME.toml): fidelity, what-ifs, bundles.
@@ -221,6 +227,8 @@ fn main() -> ExitCode {
         }
         Command::Merge { dirs, out } => sweep_exit(edgesim::sweep::cli::merge_dirs(&dirs, &out)),
         Command::Replay(args) => edgesim::replay::cli::main(args),
+        Command::Explain(args) => edgesim::explain::cli::main(args),
+        Command::Check(args) => edgesim::check::main(args),
         Command::Presets => {
             for p in edgesim::scenario::presets::PRESETS {
                 println!("{:<22} {:<15} {}", p.name, p.applies_to, p.source);

@@ -226,13 +226,13 @@ fn fault_overrides(f: &FaultCase, model: &Model, out: &mut Vec<Override>) -> Res
         return Ok(()); // no fault
     }
     // Append a window: the whole fault list is given again (a list cannot grow by index).
-    let mut items: Vec<toml_edit::Value> = model.faults.iter().map(|m| toml_edit::Value::InlineTable(fault_inline(m))).collect();
+    let mut items: Vec<toml_edit::Value> = model.faults.iter().map(|m| fault_inline(m).map(toml_edit::Value::InlineTable)).collect::<Result<_, _>>()?;
     let new = match f.kind {
         FaultKind::Slow => FaultConfig::Slow { component: f.component.clone(), start: f.start, end, factor: f.intensity.as_f64() },
         FaultKind::Errors => FaultConfig::Errors { component: f.component.clone(), start: f.start, end, rate: f.intensity.as_f64() },
         FaultKind::Restart => FaultConfig::Restart { component: f.component.clone(), at: f.start, down_for: f.length },
     };
-    items.push(toml_edit::Value::InlineTable(fault_inline(&new)));
+    items.push(toml_edit::Value::InlineTable(fault_inline(&new)?));
     let mut arr = toml_edit::Array::new();
     for v in items {
         arr.push_formatted(v.decorated(" ", " "));
@@ -243,38 +243,13 @@ fn fault_overrides(f: &FaultCase, model: &Model, out: &mut Vec<Override>) -> Res
     Ok(())
 }
 
-fn fault_inline(f: &FaultConfig) -> toml_edit::InlineTable {
-    let mut t = toml_edit::InlineTable::new();
-    let d = |x: SimDuration| toml_edit::Value::from(x.to_string());
-    match f {
-        FaultConfig::Slow { component, start, end, factor } => {
-            t.insert("kind", "slow".into());
-            t.insert("component", component.as_str().into());
-            t.insert("start", d(*start));
-            t.insert("end", d(*end));
-            t.insert("factor", (*factor).into());
-        }
-        FaultConfig::Errors { component, start, end, rate } => {
-            t.insert("kind", "errors".into());
-            t.insert("component", component.as_str().into());
-            t.insert("start", d(*start));
-            t.insert("end", d(*end));
-            t.insert("rate", (*rate).into());
-        }
-        FaultConfig::Restart { component, at, down_for } => {
-            t.insert("kind", "restart".into());
-            t.insert("component", component.as_str().into());
-            t.insert("at", d(*at));
-            t.insert("down_for", d(*down_for));
-        }
-        FaultConfig::RevokeAuthorization { org, at } => {
-            t.insert("kind", "revoke-authorization".into());
-            t.insert("org", org.as_str().into());
-            t.insert("at", d(*at));
-        }
-    }
+/// A fault as an inline table, through its own serialization (so every kind, present and future,
+/// comes out as the model file would write it).
+fn fault_inline(f: &FaultConfig) -> Result<toml_edit::InlineTable, String> {
+    let doc = toml_edit::ser::to_document(f).map_err(|e| format!("cannot write fault {f:?} as TOML: {e}"))?;
+    let mut t = doc.as_table().clone().into_inline_table();
     t.fmt();
-    t
+    Ok(t)
 }
 
 /// A float for a `--set` value: at most six decimals, always with a decimal point.
@@ -381,26 +356,37 @@ impl Default for CaseSpace {
 impl CaseSpace {
     /// The case at the low end (`high = false`) or high end of every range, with seed `seed`.
     pub fn corner(&self, high: bool, seed: u64) -> Case {
-        let pick = |lo, hi| if high { hi } else { lo };
+        fn choose<T>(high: bool, lo: T, hi: T) -> T {
+            if high {
+                hi
+            } else {
+                lo
+            }
+        }
+        macro_rules! pick {
+            ($a:expr, $b:expr) => {
+                choose(high, $a, $b)
+            };
+        }
         Case {
             seed,
-            load: self.load.map(|(a, b)| pick(a, b)),
-            burst: self.burst.as_ref().map(|b| BurstCase { workload: b.workload, count: pick(b.count.0, b.count.1), at: pick(b.at.0, b.at.1) }),
+            load: self.load.map(|(a, b)| pick!(a, b)),
+            burst: self.burst.as_ref().map(|b| BurstCase { workload: b.workload, count: pick!(b.count.0, b.count.1), at: pick!(b.at.0, b.at.1) }),
             fault: self.fault.as_ref().map(|f| FaultCase {
                 component: f.component.clone(),
                 kind: f.kind,
-                start: pick(f.start.0, f.start.1),
-                length: pick(f.length.0, f.length.1),
-                intensity: pick(f.intensity.0, f.intensity.1),
+                start: pick!(f.start.0, f.start.1),
+                length: pick!(f.length.0, f.length.1),
+                intensity: pick!(f.intensity.0, f.intensity.1),
             }),
             settings: self
                 .settings
                 .iter()
                 .map(|s| {
                     let v = match &s.values {
-                        SettingValues::Int(a, b) => pick(*a, *b).to_string(),
-                        SettingValues::Number(a, b) => pick(*a, *b).to_string(),
-                        SettingValues::Duration(a, b) => pick(*a, *b).to_string(),
+                        SettingValues::Int(a, b) => pick!(*a, *b).to_string(),
+                        SettingValues::Number(a, b) => pick!(*a, *b).to_string(),
+                        SettingValues::Duration(a, b) => pick!(*a, *b).to_string(),
                         SettingValues::OneOf(v) => if high { v.last() } else { v.first() }.cloned().unwrap_or_default(),
                     };
                     (s.path.clone(), v)

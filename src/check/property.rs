@@ -52,7 +52,9 @@ impl Property {
             Some((n, a)) if !n.contains(' ') && !a.starts_with('=') && !n.ends_with(['<', '>', '!']) => (n.trim(), Some(a.trim())),
             _ => (t, None),
         };
-        let need = |arg: Option<&str>, example: &str| arg.ok_or_else(|| format!("`{name}` needs a value: {example}"));
+        fn need<'a>(name: &str, arg: Option<&'a str>, example: &str) -> Result<&'a str, String> {
+            arg.ok_or_else(|| format!("`{name}` needs a value: {example}"))
+        }
         let no_arg = |p: Property| if arg.is_some() { Err(format!("`{name}` takes no value")) } else { Ok(p) };
         match name {
             "no-family-revocation" => no_arg(Property::NoFamilyRevocation),
@@ -60,7 +62,7 @@ impl Property {
             "no-manual-reauth" => no_arg(Property::NoManualReauth),
             "recovers-after-trigger" => no_arg(Property::RecoversAfterTrigger),
             "max-401-seconds" => {
-                let a = need(arg, "max-401-seconds=60")?;
+                let a = need(name, arg, "max-401-seconds=60")?;
                 // Seconds, or a duration with a unit.
                 match a.parse::<f64>() {
                     Ok(_) => Ok(Property::Max401Seconds(positive(name, a)?)),
@@ -68,11 +70,11 @@ impl Property {
                 }
             }
             "p99-below" => {
-                let a = need(arg, "p99-below=20s")?;
+                let a = need(name, arg, "p99-below=20s")?;
                 let d = parse_duration(a).map_err(|e| format!("p99-below: {e}"))?;
                 Ok(Property::P99Below(d.as_secs_f64() * 1000.0))
             }
-            "amplification-below" => Ok(Property::AmplificationBelow(positive(name, need(arg, "amplification-below=3")?)?)),
+            "amplification-below" => Ok(Property::AmplificationBelow(positive(name, need(name, arg, "amplification-below=3")?)?)),
             _ if name.contains('-') && !t.contains(['<', '>', '=', '&', '|']) => Err(format!("unknown property `{t}`; built-in properties: {}; or write a predicate such as `family_revocations == 0 && latency.p99_ms < 20000`", BUILTINS.join(", "))),
             _ => {
                 let expr = Expr::parse(t).map_err(|e| format!("property `{t}`: {e}"))?;

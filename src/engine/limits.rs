@@ -18,6 +18,9 @@ pub struct Limits {
     pub max_open_invocations: u64,
     /// Bytes written to a trace file. Default 20 GiB.
     pub max_trace_bytes: u64,
+    /// Nodes of the causal graph (notable events). Past it, recording stops and the summary
+    /// says `causes_truncated`; the run goes on. Default 1 million.
+    pub max_cause_nodes: u64,
 }
 
 impl Default for Limits {
@@ -28,6 +31,7 @@ impl Default for Limits {
             max_in_flight: 5_000_000,
             max_open_invocations: 5_000_000,
             max_trace_bytes: 20 * 1024 * 1024 * 1024,
+            max_cause_nodes: 1_000_000,
         }
     }
 }

@@ -73,6 +73,10 @@ pub struct Exchange {
     pub current: Option<AttemptKey>,
     pub previous_sleep: SimDuration,
     pub last: Option<Response>,
+    /// Cause node of the last try's failure (a timeout), or NONE.
+    pub failure_cause: u32,
+    /// Cause node of the pending retry, or NONE.
+    pub retry_cause: u32,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -108,6 +112,10 @@ pub struct Attempt {
     pub answered: bool,
     /// Dropped by a partition (the request, or the reply): nothing will arrive.
     pub lost: bool,
+    /// Cause node that made this attempt be sent (its retry), or NONE.
+    pub cause: u32,
+    /// Cause node of this attempt's timeout, or NONE.
+    pub timeout_cause: u32,
 }
 
 impl Sim {
@@ -136,6 +144,8 @@ impl Sim {
             current: None,
             previous_sleep: self.specs[spec as usize].retry.backoff.base,
             last: None,
+            failure_cause: super::causes::NONE,
+            retry_cause: super::causes::NONE,
         });
         if let Some(d) = self.specs[spec as usize].deadline {
             s.after_fifo(spec as usize * 2, d, Ev::Deadline { exchange: key });
@@ -152,7 +162,7 @@ impl Sim {
         }
         ex.attempts_made += 1;
         let number = ex.attempts_made;
-        let (spec_ix, invocation, org, session, template) = (ex.spec, ex.invocation, ex.org, ex.session, ex.template);
+        let (spec_ix, invocation, org, session, template, cause) = (ex.spec, ex.invocation, ex.org, ex.session, ex.template, ex.retry_cause);
         let payload = match template {
             PayloadTemplate::Webhook { key } => {
                 // A client that rebuilds the body on each try (a timestamp, a nonce) sends a new
@@ -202,6 +212,8 @@ impl Sim {
             work: Work::None,
             answered: false,
             lost: false,
+            cause,
+            timeout_cause: super::causes::NONE,
         });
         self.exchanges[key].current = Some(attempt);
         if let Some(inv) = invocation {
@@ -280,6 +292,7 @@ impl Sim {
                 if (refresh.epoch, refresh.generation) <= (token.epoch, token.generation) {
                     return;
                 }
+                self.record_lost_rotation(&a, refresh, now);
                 // The token endpoint rotated and nobody will ever store the new pair.
                 self.metrics.lost_rotations += 1;
                 self.trace_raw(now, TraceKind::RotationLost, a.callee, a.org, a.session, a.invocation, "rotated refresh token never reached the cache");
@@ -302,6 +315,7 @@ impl Sim {
             return;
         }
         let (exchange, callee) = (a.exchange, a.callee);
+        let tc = self.record_timeout(attempt, "per-try timeout", s.now());
         self.trace_attempt(s.now(), TraceKind::TryTimeout, attempt, "");
         self.metrics.try_timeouts[callee as usize] += 1;
         self.ts_try_timeout(callee as usize);
@@ -310,6 +324,7 @@ impl Sim {
             ex.current = None;
             let r = Response::status(Status::TimedOut);
             ex.last = Some(r);
+            ex.failure_cause = tc;
             self.after_try(exchange, r, s);
         }
     }
@@ -321,6 +336,7 @@ impl Sim {
         if let Some(att) = current {
             let callee = self.attempts[att].callee;
             self.metrics.deadline_timeouts[callee as usize] += 1;
+            self.record_timeout(att, "deadline", s.now());
             self.trace_attempt(s.now(), TraceKind::DeadlinePassed, att, "");
             self.abandon_attempt(att, s);
         }
@@ -444,8 +460,29 @@ impl Sim {
             }
         }
         let target = spec.target;
+        let caller_spec = ex.spec;
         self.exchanges[exchange].previous_sleep = sleep;
         self.metrics.retries_scheduled[target as usize] += 1;
+        let ex = &self.exchanges[exchange];
+        let (parent, org, session, n) = (ex.failure_cause, ex.org, ex.session, ex.attempts_made + 1);
+        let inv_id = ex.invocation.and_then(|i| self.invocations.get(i)).map(|i| i.id);
+        let rc = if self.causes.is_full() {
+            super::causes::NONE
+        } else {
+            self.cause_with(
+                super::causes::CauseKind::Retry,
+                now,
+                Some(target),
+                Some(org),
+                Some(session),
+                inv_id,
+                super::causes::Detail::Retry { caller_spec, status: response.status, try_n: n },
+                &[parent],
+            )
+        };
+        let ex = &mut self.exchanges[exchange];
+        ex.retry_cause = rc;
+        ex.failure_cause = super::causes::NONE;
         s.after(sleep, Ev::Retry { exchange });
     }
 

@@ -116,8 +116,10 @@ impl Sim {
 
     pub(crate) fn admin_revoke(&mut self, org: u16, s: &mut Scheduler<Ev>) {
         let fams: Vec<u32> = (0..self.families.len() as u32).filter(|f| self.families[*f as usize].org == org).collect();
+        let detail = format!("an admin revoked the authorization of org {}", self.model.orgs[org as usize].name);
+        let node = self.cause(super::causes::CauseKind::Fault, s.now(), None, Some(org), None, None, detail, &[]);
         for f in fams {
-            self.revoke_family(f, s);
+            self.revoke_family(f, node, s);
         }
     }
 }

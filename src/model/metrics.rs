@@ -308,6 +308,8 @@ pub struct Summary {
     pub idempotency: IdempotencySummary,
     pub async_work: AsyncSummary,
     pub restarts: u64,
+    /// Cascades found in the causal graph (see `edgesim explain`).
+    pub cascades: crate::explain::CascadeSummary,
     /// Requests refused by a component inside an `unavailable` window.
     pub unavailable_refusals: u64,
     /// Requests and replies dropped by a partition.

@@ -15,6 +15,7 @@
 //! - `metrics` and `trace`: what a run reports.
 
 pub mod call;
+pub mod causes;
 pub mod config;
 pub mod connection_pool;
 pub mod edge;

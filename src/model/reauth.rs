@@ -46,5 +46,13 @@ impl Sim {
         let secs = now.since(revoked_at).as_secs_f64();
         self.metrics.orgs[org as usize].revoked_seconds += secs;
         self.trace_raw(now, TraceKind::ManualReauth, endpoint, org, session, None, "re-authorized by a person");
+        let fam = &mut self.families[family as usize];
+        let parent = fam.revoked_node;
+        fam.revoked_node = super::causes::NONE;
+        fam.unauthorized_node = super::causes::NONE;
+        fam.rotated_by = None;
+        fam.lost_rotation = None;
+        let detail = format!("a person re-authorized org {} after {:.0} s", self.model.orgs[org as usize].name, secs);
+        self.cause(super::causes::CauseKind::ManualReauth, now, Some(endpoint), Some(org), Some(session), None, detail, &[parent]);
     }
 }

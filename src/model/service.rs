@@ -137,8 +137,10 @@ pub struct Job {
     pub incoming: Option<AttemptKey>,
     /// Idempotency-Key and body fingerprint, once recorded in the store.
     pub key: Option<(u64, u32)>,
-    /// The caller that retried to produce this copy (component or workload name), if any.
+    /// The caller that retried to produce this copy (its call spec), if any, and that retry's
+    /// cause node.
     pub retried_by: Option<u32>,
+    pub retry_cause: u32,
     pub background: bool,
     /// Background jobs: tries so far.
     pub tries: u32,
@@ -196,7 +198,8 @@ impl Sim {
             self.respond(attempt, Response::status(super::Status::Reset), s);
             return;
         }
-        let retried_by = self.retrying_caller(attempt);
+        let (retried_by, retry_cause) = self.retrying_caller(attempt).unzip();
+        let retry_cause = retry_cause.unwrap_or(super::causes::NONE);
         let svc = self.service(node);
         let cache = svc.cache_for(org, session);
         let (busy, configured, queued, cap, code) = (svc.busy, svc.config.workers, svc.queue.len() as u32, svc.config.queue_capacity, svc.config.queue_full_status);
@@ -212,6 +215,7 @@ impl Sim {
             incoming: Some(attempt),
             key: None,
             retried_by,
+            retry_cause,
             background: false,
             tries: 0,
             previous_sleep: crate::engine::SimDuration::ZERO,
@@ -299,7 +303,7 @@ impl Sim {
     /// Async acknowledgement: the work moves to a background job; the request is answered now.
     fn enqueue_background(&mut self, job: JobKey, s: &mut Scheduler<Ev>) {
         let j = &self.jobs[job];
-        let (node, inv, org, session, cache, retried_by) = (j.node, j.invocation, j.org, j.session, j.cache, j.retried_by);
+        let (node, inv, org, session, cache, retried_by, retry_cause) = (j.node, j.invocation, j.org, j.session, j.cache, j.retried_by, j.retry_cause);
         let now = s.now();
         let cap = self.service(node).config.background.queue_capacity;
         if self.service(node).bg_queue.len() as u32 >= cap {
@@ -314,6 +318,7 @@ impl Sim {
             incoming: None,
             key: None,
             retried_by,
+            retry_cause,
             background: true,
             tries: 0,
             previous_sleep: crate::engine::SimDuration::ZERO,
@@ -351,11 +356,11 @@ impl Sim {
 
     /// Which caller retried to send this copy of the request: the nearest attempt up the chain
     /// that is not a first try.
-    fn retrying_caller(&self, attempt: AttemptKey) -> Option<u32> {
+    fn retrying_caller(&self, attempt: AttemptKey) -> Option<(u32, u32)> {
         let mut a = self.attempts.get(attempt)?;
         for _ in 0..64 {
             if a.number > 1 {
-                return Some(a.spec);
+                return Some((a.spec, a.cause));
             }
             let ex = self.exchanges.get(a.exchange)?;
             match ex.owner {
@@ -418,10 +423,10 @@ impl Sim {
     /// The handler's work is done: the side effect happens now, and the service answers 200.
     pub(crate) fn job_work_done(&mut self, job: JobKey, s: &mut Scheduler<Ev>) {
         let Some(j) = self.jobs.get(job) else { return };
-        let (inv, retried_by, background) = (j.invocation, j.retried_by, j.background);
+        let (inv, retried_by, background, retry_cause) = (j.invocation, j.retried_by, j.background, j.retry_cause);
         if let Some(inv) = inv {
             let hop = retried_by.map(|sp| self.specs[sp as usize].caller_name.clone());
-            self.record_side_effect(inv, hop, background, s.now());
+            self.record_side_effect(inv, hop, retry_cause, background, s.now());
         }
         self.finish_job(job, 200, s);
     }

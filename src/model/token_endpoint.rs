@@ -102,6 +102,13 @@ pub struct TokenFamily {
     pub generation: u32,
     pub rotated_at: Option<SimTime>,
     pub revoked_at: Option<SimTime>,
+    /// The attempt whose refresh made the current generation (for the causal graph).
+    pub rotated_by: Option<AttemptKey>,
+    /// The last rotation nobody stored: (generation it produced, cause node).
+    pub lost_rotation: Option<(u32, u32)>,
+    /// Cause node of the current revocation, and of its aggregated 401s.
+    pub revoked_node: u32,
+    pub unauthorized_node: u32,
 }
 
 impl Sim {
@@ -180,6 +187,7 @@ impl Sim {
             if rotation {
                 fam.generation += 1;
                 fam.rotated_at = Some(now);
+                fam.rotated_by = Some(attempt);
                 self.metrics.rotations += 1;
             }
             if !current {
@@ -199,9 +207,10 @@ impl Sim {
             self.metrics.invalid_grants += 1;
             self.metrics.reuse_detections += 1;
             self.trace_attempt(now, TraceKind::ReuseDetected, attempt, "");
+            let reuse_node = self.record_reuse(attempt, token, now);
             if reuse == ReuseDetection::RevokeFamily {
                 let family = token.family;
-                self.revoke_family(family, s);
+                self.revoke_family(family, reuse_node, s);
             }
             self.respond(attempt, invalid, s);
             return;
@@ -211,7 +220,7 @@ impl Sim {
 
     /// Revokes a family (reuse detected, or an admin revoked the authorization) and calls the
     /// person who will re-authorize.
-    pub(crate) fn revoke_family(&mut self, family: u32, s: &mut Scheduler<Ev>) {
+    pub(crate) fn revoke_family(&mut self, family: u32, cause: u32, s: &mut Scheduler<Ev>) {
         let now = s.now();
         let fam = &mut self.families[family as usize];
         if fam.revoked_at.is_some() {
@@ -220,6 +229,11 @@ impl Sim {
         fam.revoked_at = Some(now);
         let (org, session, endpoint) = (fam.org, fam.session, fam.endpoint);
         self.metrics.first_revocation_at.get_or_insert(now);
+        let detail = format!("token family of org {} revoked: refresh and access tokens dead until a person re-authorizes", self.model.orgs[org as usize].name);
+        let node = self.cause(super::causes::CauseKind::FamilyRevoked, now, Some(endpoint), Some(org), Some(session), None, detail, &[cause]);
+        let fam = &mut self.families[family as usize];
+        fam.revoked_node = node;
+        fam.unauthorized_node = super::causes::NONE;
         self.metrics.family_revocations += 1;
         self.metrics.orgs[org as usize].revocations += 1;
         self.trace_raw(now, TraceKind::FamilyRevoked, endpoint, org, session, None, "token family revoked: refresh and access tokens dead until manual re-authorization");

@@ -130,6 +130,8 @@ pub struct Invocation {
     pub closed_session: Option<u32>,
     /// The caller whose retry sent a copy that performed the side effect.
     pub effect_retried_by: Option<String>,
+    /// Cause node of the retry behind the first side effect, if any.
+    pub effect_cause: u32,
 }
 
 impl Sim {
@@ -243,6 +245,7 @@ impl Sim {
             side_effects: 0,
             closed_session,
             effect_retried_by: None,
+            effect_cause: super::causes::NONE,
         });
         let key = self.workloads[w as usize].idempotency_keys.then_some(id);
         self.metrics.invocations_started += 1;
@@ -265,6 +268,10 @@ impl Sim {
         let (org, started, w, closed) = (i.org, i.started, i.workload, i.closed_session);
         let latency = now.since(started);
         self.metrics.record_outcome(org, response.status, latency, now);
+        if response.status == super::Status::Http(401) {
+            let session = self.invocations[inv].session;
+            self.record_unauthorized(org, session, now);
+        }
         self.ts_client(false, Some(response.status));
         if let Some(g) = self.goodput.as_mut() {
             g.record(now, response.status.is_success());
@@ -298,7 +305,7 @@ impl Sim {
 
     /// The service performed the invocation's side effect. A second time is a duplicate,
     /// attributed to the hop whose retry sent this copy.
-    pub(crate) fn record_side_effect(&mut self, inv: InvocationKey, retried_by: Option<String>, background: bool, now: SimTime) {
+    pub(crate) fn record_side_effect(&mut self, inv: InvocationKey, retried_by: Option<String>, retry_cause: u32, background: bool, now: SimTime) {
         let Some(i) = self.invocations.get_mut(inv) else { return };
         i.side_effects += 1;
         let (n, org, session, started) = (i.side_effects, i.org, i.session, i.started);
@@ -318,6 +325,11 @@ impl Sim {
             let hop = retried_by.unwrap_or_else(|| "unknown".into());
             *self.metrics.duplicates_by_hop.entry(hop.clone()).or_insert(0) += 1;
             self.trace_raw(now, TraceKind::DuplicateSideEffect, u16::MAX, org, session, Some(inv), &format!("side effect #{n} for this invocation; copy sent by a retry of {hop}"));
+            let id = self.invocations[inv].id;
+            let parent = if retry_cause != super::causes::NONE { retry_cause } else { self.invocations[inv].effect_cause };
+            self.cause(super::causes::CauseKind::DuplicateSideEffect, now, None, Some(org), Some(session), Some(id), format!("the service performed invocation {id}'s work a second time (copy sent by a retry of {hop})"), &[parent]);
+        } else if let Some(i) = self.invocations.get_mut(inv) {
+            i.effect_cause = retry_cause;
         }
     }
 }

@@ -84,6 +84,9 @@ pub struct Sim {
     pub(crate) unavailable_windows: Vec<(NodeId, SimTime, SimTime, Option<u16>)>,
     /// Every fault window, for traces and the time series.
     pub(crate) fault_log: Vec<super::fault::WindowLog>,
+    /// Cause node of each fault window, once created.
+    pub(crate) fault_nodes: Vec<u32>,
+    pub(crate) causes: super::causes::CauseLog,
     pub(crate) admin_revocations: Vec<(u16, SimTime)>,
     pub(crate) restarts: Vec<(NodeId, SimTime, SimDuration)>,
     pub(crate) metrics: Metrics,
@@ -213,7 +216,19 @@ impl Sim {
                                     Some(d) => SimTime(d.micros()),
                                     None => SimTime(org_rng.gen_range(0..=ttl.micros())),
                                 };
-                                families.push(TokenFamily { org: oi as u16, session, endpoint, epoch: 0, generation: 0, rotated_at: None, revoked_at: None });
+                                families.push(TokenFamily {
+                                    org: oi as u16,
+                                    session,
+                                    endpoint,
+                                    epoch: 0,
+                                    generation: 0,
+                                    rotated_at: None,
+                                    revoked_at: None,
+                                    rotated_by: None,
+                                    lost_rotation: None,
+                                    revoked_node: super::causes::NONE,
+                                    unauthorized_node: super::causes::NONE,
+                                });
                                 caches.push(TokenCache {
                                     family,
                                     org: oi as u16,
@@ -345,6 +360,9 @@ impl Sim {
         }
 
         let trace = opts.trace.take().map(|(w, f)| Tracer::new(w, f, model.limits.max_trace_bytes));
+        let mut causes = super::causes::CauseLog::new(model.limits.max_cause_nodes as usize);
+        causes.components = nodes.iter().map(|n: &Node| n.name.clone()).collect();
+        causes.callers = specs.iter().map(|sp| sp.caller_name.clone()).collect();
         let timeseries = opts.timeseries.take().map(|mut out| {
             let error = out.write_all(super::timeseries::HEADER.as_bytes()).err().map(|e| e.to_string());
             super::timeseries::TimeSeries {
@@ -377,7 +395,9 @@ impl Sim {
             capacity_windows,
             partitions,
             unavailable_windows,
+            fault_nodes: vec![super::causes::NONE; fault_log.len()],
             fault_log,
+            causes,
             admin_revocations,
             restarts,
             metrics,
@@ -450,7 +470,12 @@ impl Sim {
     }
 
     /// Runs the model to the end of its drain period and returns the summary.
-    pub fn run(mut self, mut s: Scheduler<Ev>) -> Result<Summary, RunError> {
+    pub fn run(self, s: Scheduler<Ev>) -> Result<Summary, RunError> {
+        self.run_with_causes(s).map(|(summary, _)| summary)
+    }
+
+    /// Runs the model and returns the summary with the causal graph.
+    pub fn run_with_causes(mut self, mut s: Scheduler<Ev>) -> Result<(Summary, super::causes::CauseLog), RunError> {
         self.start_workloads(&mut s);
         self.schedule_faults(&mut s);
         let horizon = self.arrivals_end + self.model.simulation.drain;
@@ -469,7 +494,9 @@ impl Sim {
             Some(t) => Some(t.finish().map_err(RunError::Trace)?.1),
             None => None,
         };
-        Ok(self.summarize(end, s.events_processed(), trace_hash))
+        let summary = self.summarize(end, s.events_processed(), trace_hash);
+        let causes = std::mem::replace(&mut self.causes, super::causes::CauseLog::new(0));
+        Ok((summary, causes))
     }
 
     fn summarize(&mut self, end: SimTime, events: u64, trace_hash: Option<String>) -> Summary {
@@ -617,6 +644,7 @@ impl Sim {
                 completion_lag: LatencySummary::of(&self.metrics.completion_lag),
             },
             restarts: self.metrics.restarts,
+            cascades: crate::explain::summarize(&self.causes, &self.model.orgs.iter().map(|o| o.name.clone()).collect::<Vec<_>>()),
             unavailable_refusals: self.metrics.unavailable_refusals,
             partition_drops: self.metrics.partition_drops,
             orphaned_replies: self.metrics.orphaned_replies,

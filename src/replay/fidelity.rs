@@ -104,6 +104,17 @@ fn quantile(v: &mut [f64], q: f64) -> Option<f64> {
     Some(v[rank - 1])
 }
 
+/// Per-org tallies while matching.
+#[derive(Default)]
+struct OrgAcc {
+    recorded: usize,
+    reproduced: usize,
+    observed: BTreeMap<String, u64>,
+    simulated: BTreeMap<String, u64>,
+    observed_ms: Vec<f64>,
+    simulated_ms: Vec<f64>,
+}
+
 /// Matches observations with a simulated run.
 pub fn measure(rows: &[Row], orgs: &[String], lines: &[TraceLine], invs: &[SimInvocation]) -> Fidelity {
     let mut sim_by_session: BTreeMap<(&str, u32), Vec<&SimInvocation>> = BTreeMap::new();
@@ -111,7 +122,7 @@ pub fn measure(rows: &[Row], orgs: &[String], lines: &[TraceLine], invs: &[SimIn
         sim_by_session.entry((inv.org.as_str(), inv.session)).or_default().push(inv);
     }
     let mut seen: BTreeMap<(&str, u32), usize> = BTreeMap::new();
-    let mut org_acc: BTreeMap<&str, (usize, usize, BTreeMap<String, u64>, BTreeMap<String, u64>, Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    let mut org_acc: BTreeMap<&str, OrgAcc> = BTreeMap::new();
     let mut minutes: BTreeMap<u64, MinuteFidelity> = BTreeMap::new();
     let mut mismatches = BTreeMap::new();
     let (mut reproduced, mut unmatched) = (0, 0);
@@ -132,9 +143,9 @@ pub fn measure(rows: &[Row], orgs: &[String], lines: &[TraceLine], invs: &[SimIn
         };
         let ok = sim_status == r.status;
         let acc = org_acc.entry(r.org.as_str()).or_default();
-        acc.0 += 1;
-        *acc.2.entry(r.status.clone()).or_insert(0) += 1;
-        *acc.3.entry(sim_status.clone()).or_insert(0) += 1;
+        acc.recorded += 1;
+        *acc.observed.entry(r.status.clone()).or_insert(0) += 1;
+        *acc.simulated.entry(sim_status.clone()).or_insert(0) += 1;
         let m = r.time.micros() / 60_000_000;
         let mf = minutes.entry(m).or_insert(MinuteFidelity { minute: m, recorded: 0, reproduced: 0, observed_errors: 0, simulated_errors: 0 });
         mf.recorded += 1;
@@ -142,7 +153,7 @@ pub fn measure(rows: &[Row], orgs: &[String], lines: &[TraceLine], invs: &[SimIn
         mf.simulated_errors += usize::from(!is_success(&sim_status));
         if ok {
             reproduced += 1;
-            acc.1 += 1;
+            acc.reproduced += 1;
             mf.reproduced += 1;
         } else {
             *mismatches.entry(format!("{} -> {}", r.status, sim_status)).or_insert(0) += 1;
@@ -158,8 +169,8 @@ pub fn measure(rows: &[Row], orgs: &[String], lines: &[TraceLine], invs: &[SimIn
                     latency.within_tolerance += 1;
                 }
                 abs_errors.push((s - o).abs());
-                acc.4.push(o);
-                acc.5.push(s);
+                acc.observed_ms.push(o);
+                acc.simulated_ms.push(s);
             }
         }
     }
@@ -167,7 +178,7 @@ pub fn measure(rows: &[Row], orgs: &[String], lines: &[TraceLine], invs: &[SimIn
     let by_org = orgs
         .iter()
         .filter_map(|o| {
-            let (rec, rep, obs, sim, mut lo, mut ls) = org_acc.remove(o.as_str())?;
+            let OrgAcc { recorded: rec, reproduced: rep, observed: obs, simulated: sim, observed_ms: mut lo, simulated_ms: mut ls } = org_acc.remove(o.as_str())?;
             Some(OrgFidelity {
                 org: o.clone(),
                 recorded: rec,
@@ -200,19 +211,20 @@ fn divergence(r: &Row, nth: usize, sim: Option<&SimInvocation>, simulated: Strin
     let mut context = vec![];
     let mut token_events = vec![];
     if let Some(i) = sim {
+        // The org's last rows before the invocation started, then the invocation's own rows.
         let org_rows: Vec<usize> = (0..lines.len()).filter(|k| lines[*k].org == r.org).collect();
         let start = org_rows.partition_point(|k| *k < i.first_row);
-        let end = org_rows.partition_point(|k| *k <= i.last_row);
-        let from = start.saturating_sub(4);
-        let picked: Vec<usize> = org_rows[from..end].to_vec();
-        const MAX: usize = 16;
-        if picked.len() > MAX {
-            context.extend(picked[..4].iter().map(|k| lines[*k].raw.clone()));
-            context.push(format!("... {} rows ...", picked.len() - MAX + 1));
-            context.extend(picked[picked.len() - (MAX - 5)..].iter().map(|k| lines[*k].raw.clone()));
+        context.extend(org_rows[start.saturating_sub(3)..start].iter().map(|k| lines[*k].raw.clone()));
+        let own: Vec<usize> = (i.first_row..=i.last_row).filter(|k| lines[*k].invocation == Some(i.id)).collect();
+        const MAX: usize = 14;
+        if own.len() > MAX {
+            context.extend(own[..4].iter().map(|k| lines[*k].raw.clone()));
+            context.push(format!("... {} rows of this invocation ...", own.len() - MAX + 1));
+            context.extend(own[own.len() - (MAX - 5)..].iter().map(|k| lines[*k].raw.clone()));
         } else {
-            context.extend(picked.iter().map(|k| lines[*k].raw.clone()));
+            context.extend(own.iter().map(|k| lines[*k].raw.clone()));
         }
+        let end = org_rows.partition_point(|k| *k <= i.last_row);
         let mut ev: Vec<String> = org_rows[..end].iter().filter(|k| TOKEN_EVENTS.contains(&lines[**k].event.as_str())).map(|k| lines[*k].raw.clone()).collect();
         let skip = ev.len().saturating_sub(5);
         token_events = ev.split_off(skip);

@@ -365,6 +365,9 @@ pub fn parse_observations(text: &str, file: &str, book: &OrgBook, window: SimDur
             continue;
         }
         let get = |name: &str| index.get(name).map(|i| (fields[*i].0, fields[*i].1.trim().to_string()));
+        // Strict mode checks the order against the previous row whose time parsed (even if that
+        // row is wrong otherwise), lenient mode against the previous row kept.
+        let mut parsed_time = None;
         let row = (|| -> Result<Row, IncidentError> {
             let (tc, tv) = get("time_s").expect("required");
             let time = SimDuration::from_micros(parse_fixed(&tv, 6).map_err(|m| e(ln, Some(tc), "time_s", format!("{m}: time_s is seconds from time zero"), Some("e.g. 12.345 (up to 6 decimals)".into())))?);
@@ -376,6 +379,7 @@ pub fn parse_observations(text: &str, file: &str, book: &OrgBook, window: SimDur
                     return Err(e(ln, Some(tc), "time_s", format!("{tv} s is earlier than line {prev_line} ({} s): rows must be in time order", fmt_secs(prev)), Some("sort the export by time".into())));
                 }
             }
+            parsed_time = Some(time);
             let (oc, org) = get("org").expect("required");
             let Some((_, sessions)) = book.orgs.iter().find(|(n, _)| *n == org) else {
                 return Err(e(ln, Some(oc), "org", format!("unknown org `{org}`"), Some(format!("orgs in the model: {}", book.orgs.iter().map(|o| o.0.as_str()).collect::<Vec<_>>().join(", ")))));
@@ -409,7 +413,12 @@ pub fn parse_observations(text: &str, file: &str, book: &OrgBook, window: SimDur
                 out.rows.push(r);
             }
             Err(err) if opts.lenient => out.skipped.push(err),
-            Err(err) => errors.push(err),
+            Err(err) => {
+                if let Some(t) = parsed_time {
+                    last_time = Some((t, ln));
+                }
+                errors.push(err);
+            }
         }
     }
     if !errors.is_empty() {
@@ -484,12 +493,29 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Incident, LoadError> {
     let header_text = read(path, "incident header", None)?;
     let header = parse_header(&header_text, &header_file).map_err(|e| LoadError::Incident(vec![e]))?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let model_path = opts.model.clone().unwrap_or_else(|| dir.join(&header.model));
+    let model_path = opts.model.clone().unwrap_or_else(|| normalise(&dir.join(&header.model)));
     let model_text = read(&model_path, "model file", (opts.model.is_none()).then_some((&header_file, "model")))?;
-    let obs_path = dir.join(&header.observations);
+    let obs_path = normalise(&dir.join(&header.observations));
     let obs_text = read(&obs_path, "observations", Some((&header_file, "observations")))?;
     let name = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     from_texts(name, header_file, header_text, header, model_path.display().to_string(), model_text, obs_path.display().to_string(), &obs_text, opts.rows)
+}
+
+/// `models/incidents/../seed-incident.toml` -> `models/seed-incident.toml` (lexically; for
+/// messages and reports).
+fn normalise(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Builds an incident from texts already in memory (bundles, tests).
@@ -530,9 +556,10 @@ mod tests {
         let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert!(shown[0].starts_with("x.csv:3:1: error in `time_s`"), "{}", shown[0]);
         assert!(shown[1].starts_with("x.csv:4:5: error in `org`: unknown org `Z`"), "{}", shown[1]);
-        assert!(shown[2].starts_with("x.csv:5:1: error in `time_s`") && shown[2].contains("earlier than line 2"), "{}", shown[2]);
+        assert!(shown[2].starts_with("x.csv:5:1: error in `time_s`") && shown[2].contains("earlier than line 4"), "{}", shown[2]);
         let o = parse("time_s,org,status\n1.0,A,200\nabc,A,200\n2.0,Z,200\n1.5,A,200\n", RowOptions { lenient: true, ..Default::default() }).unwrap();
-        assert_eq!((o.rows.len(), o.skipped.len()), (1, 3));
+        // Lenient: line 5 is compared with line 2, the last row kept, and is in order.
+        assert_eq!((o.rows.len(), o.skipped.len()), (2, 2));
     }
 
     #[test]

@@ -91,15 +91,23 @@ pub fn to_text(r: &ReplayReport) -> String {
 pub fn what_if_table(r: &ReplayReport) -> String {
     let mut s = String::new();
     let all: Vec<&Outcome> = std::iter::once(&r.baseline).chain(&r.what_ifs).collect();
-    let w = all.iter().map(|o| o.label.len()).max().unwrap_or(8).max(8);
+    // Long what-ifs (several overrides) get a short name and a legend line.
+    const LONG: usize = 60;
+    let names: Vec<String> = all.iter().enumerate().map(|(i, o)| if o.label.len() > LONG { format!("what-if {i}") } else { o.label.clone() }).collect();
+    let w = names.iter().map(|n| n.len()).max().unwrap_or(8).max(8);
     let title = if r.what_ifs.is_empty() { "outcome (no --what-if given)" } else { "what-ifs on the same recorded arrivals and seed" };
     let _ = writeln!(s, "{title}");
+    for (n, o) in names.iter().zip(&all) {
+        if *n != o.label {
+            let _ = writeln!(s, "  {n}: {}", o.label);
+        }
+    }
     let _ = writeln!(s, "{:<w$}  {:>7} {:>9} {:>9} {:>6} {:>5} {:>9} {:>8} {:>10}", "scenario", "revoked", "first rev", "lost rot", "401s", "dups", "p99 ms", "success", "= observed");
-    for o in &all {
+    for (n, o) in names.iter().zip(&all) {
         let _ = writeln!(
             s,
             "{:<w$}  {:>7} {:>9} {:>9} {:>6} {:>5} {:>9.1} {:>8} {:>10}",
-            o.label,
+            n,
             if o.revocation { "yes" } else { "no" },
             o.first_revocation_at_s.map(|t| format!("{t:.1}s")).unwrap_or_else(|| "-".into()),
             o.lost_rotations,
@@ -117,8 +125,8 @@ pub fn what_if_table(r: &ReplayReport) -> String {
         let _ = write!(s, " {o:>24}");
     }
     let _ = writeln!(s);
-    for o in &all {
-        let _ = write!(s, "{:<w$} ", o.label);
+    for (n, o) in names.iter().zip(&all) {
+        let _ = write!(s, "{n:<w$} ");
         for org in &o.orgs {
             let _ = write!(s, " {:>24}", format!("{} / {} / {} / {:.1}", org.unauthorized_401, org.family_revocations, org.duplicate_side_effects, org.p99_ms));
         }

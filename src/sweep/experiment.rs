@@ -541,7 +541,9 @@ impl ExperimentSpec {
             // The strata are held in memory (4 bytes per point and axis).
             Design::LatinHypercube { points } => Some(*points).filter(|n| *n <= 10_000_000),
         }
-        .ok_or_else(|| err(&[key("axis")], "too many points (at most 10^9; 10^7 for a latin hypercube)".into(), Some("use [sampling] with fewer points, or fewer levels")))?;
+        .ok_or_else(|| {
+            err(&[key("axis")], "too many points (at most 10^9; 10^7 for a latin hypercube)".into(), Some("use [sampling] with fewer points, or fewer levels"))
+        })?;
 
         let mut constraints = vec![];
         for (i, c) in raw.constraints.iter().enumerate() {

@@ -3,11 +3,15 @@
 mod amplification;
 mod backoff_dynamics;
 mod bad_models;
+mod check;
 mod determinism;
+mod explain;
 mod faults;
 mod idempotency;
+mod invariants;
 mod keepalive;
 mod queueing;
+mod replay;
 mod seed_incident;
 mod sweep;
 
