@@ -352,6 +352,52 @@ proptest! {
     }
 }
 
+/// Liveness of the report: an org whose last invocations all ended 401 (stuck) is among
+/// `orgs_needing_manual_reauth`. Returns the stuck orgs that are not reported.
+fn unreported_stuck_orgs(t: &Traced) -> Vec<String> {
+    let mut last: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in rows(&t.trace) {
+        if r["event"] == "invocation_ended" {
+            last.entry(r["org"].clone()).or_default().push(r["status"].clone());
+        }
+    }
+    last.into_iter()
+        .filter(|(_, v)| v.len() >= 3 && v[v.len() - 3..].iter().all(|s| s == "401"))
+        .map(|(org, _)| org)
+        .filter(|org| !t.summary.orgs_needing_manual_reauth.contains(org))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// With reuse detection that refuses (without revoking), a lost rotation leaves the cache
+    /// holding a refused refresh token: the org gets 401 for the rest of the run, yet no person
+    /// is called and the summary reports no org needing re-authorization.
+    #[test]
+    #[ignore = "bug: reuse_detection = \"reject\" strands an org on 401 (cache reauth_required) with no manual re-auth and no report; see invariants.rs"]
+    fn stuck_orgs_are_reported(case in variations(&[("idp.reuse_detection", "reject"), ("idp.rotation", "true")])) {
+        let t = run_traced(&case)?;
+        let stuck = unreported_stuck_orgs(&t);
+        if !stuck.is_empty() {
+            return Err(fail(&case, format!("orgs {stuck:?} end on 401 but orgs_needing_manual_reauth = {:?}", t.summary.orgs_needing_manual_reauth)));
+        }
+    }
+}
+
+/// The seed incident with `reuse_detection = "reject"`: B ends the run on 401 (it got 401 from
+/// 516 s on), but the summary says no org needs re-authorization.
+#[test]
+#[ignore = "bug: src/model/token_cache.rs cache_store sets reauth_required on invalid_grant but nothing schedules a manual re-auth and summarize() does not count it"]
+fn reject_mode_strands_org_b_unreported() {
+    let m = crate::load("models/seed-incident.toml", &["idp.reuse_detection=reject"]);
+    let buf = SharedBuf::default();
+    let s = edgesim::run(m, RunOptions { trace: Some((Box::new(buf.clone()), TraceFormat::Csv)), ..Default::default() }).unwrap();
+    let trace = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let t = Traced { json: String::new(), trace, hash: None, summary: s };
+    assert_eq!(unreported_stuck_orgs(&t), Vec::<String>::new(), "orgs stuck on 401 but not reported as needing re-authorization");
+}
+
 /// The single-flight checker itself: on a concurrent-refresh variation that does overlap, it
 /// must see two refreshes at once (so a passing single-flight property means something).
 #[test]
