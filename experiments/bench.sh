@@ -119,6 +119,14 @@ echo "== seed model, orgs A and C at 10x rate: --duration $seed_x10_duration"
     --set "workload[0].arrivals.rate=20" --set "workload[3].arrivals.rate=2" \
     --repeat "$repeat" --json >"$out/seed-x10.json"
 
+# The cost of recording causes (issue: cascades explained): the same runs with the causal
+# graph off (limits.max_cause_nodes=0), for the seed model and for a retry storm where every
+# request times out and is retried (the worst case for recording).
+echo "== causal-graph recording: on vs off (seed model, metastable retry storm)"
+"$bin" models/seed-incident.toml --duration "$seed_duration" --set limits.max_cause_nodes=0 --repeat "$repeat" --json >"$out/seed-nocauses.json"
+"$bin" models/metastable.toml --duration 3000s --repeat "$repeat" --json >"$out/storm.json"
+"$bin" models/metastable.toml --duration 3000s --set limits.max_cause_nodes=0 --repeat "$repeat" --json >"$out/storm-nocauses.json"
+
 # Memory. Each run is its own process, measured whole by /usr/bin/time -v (max RSS).
 mem_sizes=(1000000 10000000)
 [ "$memory_full" = 1 ] && mem_sizes+=(100000000)
@@ -195,6 +203,13 @@ for name, label in (("seed", "seed model"), ("seed-x10", "seed model, A and C at
         verdict = "met" if ips >= 1e6 else f"MISSED by {(1 - ips / 1e6) * 100:.0f}% ({1e6 / ips:.2f}x short)"
         rows.append((f"{label}: invocations/s", f"{ips:,.0f}", f"target >= 1,000,000: {verdict}; {r['invocations']:,} invocations"))
         rows.append((f"{label}: events/s", f"{r['events_per_second']:,.0f}", f"{r['events_per_invocation']:.1f} events per invocation"))
+
+for on, off, label in (("seed", "seed-nocauses", "seed model"), ("storm", "storm-nocauses", "metastable retry storm")):
+    if os.path.exists(f"{out}/{on}.json") and os.path.exists(f"{out}/{off}.json"):
+        a, b = load(f"{out}/{on}.json")["wall_seconds"], load(f"{out}/{off}.json")["wall_seconds"]
+        results[f"causes_overhead_{on}"] = a / b - 1
+        verdict = "met" if a / b <= 1.10 else "MISSED"
+        rows.append((f"causal graph on/off, {label}", f"{a / b:.3f}x", f"target <= 1.10x: {verdict}; {a:.3f} s vs {b:.3f} s"))
 
 def rss_mb(p):
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(p).read())
