@@ -9,7 +9,6 @@ use crate::engine::SimDuration;
 use crate::model::fault::FaultConfig;
 use crate::scenario::error::line_col;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// The header of an incident: what to replay it against.
@@ -54,38 +53,9 @@ pub struct Row {
     pub latency: Option<SimDuration>,
 }
 
-/// A located problem in an incident file.
-#[derive(Clone, Debug, PartialEq)]
-pub struct IncidentError {
-    pub file: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    /// The column or header field concerned (`time_s`, `org`, `duration`...).
-    pub field: String,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-impl fmt::Display for IncidentError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-            if let Some(c) = self.column {
-                write!(f, ":{c}")?;
-            }
-        }
-        write!(f, ": error")?;
-        if !self.field.is_empty() {
-            write!(f, " in `{}`", self.field)?;
-        }
-        write!(f, ": {}", self.message)?;
-        if let Some(h) = &self.hint {
-            write!(f, "\n  hint: {h}")?;
-        }
-        Ok(())
-    }
-}
+/// A located problem in an incident file: the same error type as model files (file, line,
+/// column, the column or header field concerned as `path`, message, hint).
+pub type IncidentError = crate::scenario::ModelError;
 
 const REDACTED: &str = "[redacted]";
 
@@ -102,7 +72,7 @@ fn credential_hint(redactable: bool) -> Option<String> {
 pub fn parse_header(text: &str, file: &str) -> Result<IncidentHeader, IncidentError> {
     let err = |off: Option<usize>, field: &str, message: String, hint: Option<String>| {
         let (line, column) = off.map(|o| line_col(text, o)).unzip();
-        IncidentError { file: file.into(), line, column, field: field.into(), message, hint }
+        IncidentError { file: file.into(), line, column, path: field.into(), message, hint }
     };
     let doc = toml_edit::ImDocument::parse(text.to_string()).map_err(|e| err(e.span().map(|s| s.start), "", format!("TOML syntax: {}", e.message().trim()), None))?;
     scan_header_item(doc.as_item(), "", &|off, field, finding| err(off, field, format!("the value {}", finding.describe()), credential_hint(false)))?;
@@ -298,10 +268,10 @@ fn valid_status(s: &str) -> bool {
 /// problems that even `--lenient` cannot skip (a bad header line, a credential without
 /// `--redact`).
 pub fn parse_observations(text: &str, file: &str, book: &OrgBook, window: SimDuration, opts: RowOptions) -> Result<Observations, Vec<IncidentError>> {
-    let e = |line: usize, column: Option<usize>, field: &str, message: String, hint: Option<String>| IncidentError { file: file.into(), line: Some(line), column, field: field.into(), message, hint };
+    let e = |line: usize, column: Option<usize>, field: &str, message: String, hint: Option<String>| IncidentError { file: file.into(), line: Some(line), column, path: field.into(), message, hint };
     let mut lines = text.split('\n').enumerate().map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l))).filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
     let Some((header_line, header)) = lines.next() else {
-        return Err(vec![IncidentError { file: file.into(), line: None, column: None, field: String::new(), message: "no header line".into(), hint: Some(format!("the first line names the columns: {}", COLUMNS.join(","))) }]);
+        return Err(vec![IncidentError { file: file.into(), line: None, column: None, path: String::new(), message: "no header line".into(), hint: Some(format!("the first line names the columns: {}", COLUMNS.join(","))) }]);
     };
     let names = split_csv_line(header).map_err(|(c, m)| vec![e(header_line, Some(c), "", m, None)])?;
     let mut index = std::collections::BTreeMap::new();
@@ -425,7 +395,7 @@ pub fn parse_observations(text: &str, file: &str, book: &OrgBook, window: SimDur
         return Err(errors);
     }
     if out.rows.is_empty() {
-        return Err(vec![IncidentError { file: file.into(), line: None, column: None, field: String::new(), message: if out.skipped.is_empty() { "no observations".into() } else { format!("no usable observations ({} rows skipped)", out.skipped.len()) }, hint: None }]);
+        return Err(vec![IncidentError { file: file.into(), line: None, column: None, path: String::new(), message: if out.skipped.is_empty() { "no observations".into() } else { format!("no usable observations ({} rows skipped)", out.skipped.len()) }, hint: None }]);
     }
     Ok(out)
 }
@@ -487,7 +457,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Incident, LoadError> {
     let read = |p: &Path, what: &str, at: Option<(&str, &str)>| {
         std::fs::read_to_string(p).map_err(|e| {
             let (file, field) = at.unwrap_or((&header_file, ""));
-            LoadError::Incident(vec![IncidentError { file: file.into(), line: None, column: None, field: field.into(), message: format!("cannot read the {what} {}: {e}", p.display()), hint: None }])
+            LoadError::Incident(vec![IncidentError { file: file.into(), line: None, column: None, path: field.into(), message: format!("cannot read the {what} {}: {e}", p.display()), hint: None }])
         })
     };
     let header_text = read(path, "incident header", None)?;

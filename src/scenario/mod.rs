@@ -152,13 +152,13 @@ fn hint_for(message: &str) -> Option<String> {
 
 /// A path segment: a key, or an index into an array.
 #[derive(Debug, Clone, PartialEq)]
-enum Seg {
+pub enum Seg {
     Key(String),
     Index(usize),
 }
 
 /// Splits `a.b[0].c` (serde_path_to_error's form) or `a.b.0.c` into segments.
-fn split_path(path: &str) -> Vec<Seg> {
+pub fn split_path(path: &str) -> Vec<Seg> {
     let mut out = vec![];
     for part in path.split('.').filter(|p| !p.is_empty()) {
         let mut rest = part;
@@ -189,7 +189,8 @@ enum Node<'a> {
 }
 
 /// Byte offset of the deepest part of `path` present in the document (the key if there is one).
-fn locate_path(root: &Item, path: &[Seg]) -> Option<usize> {
+/// Shared by every TOML file edgesim reads (models, experiments, incident headers).
+pub fn locate_path(root: &Item, path: &[Seg]) -> Option<usize> {
     let mut node = Node::Item(root);
     let mut best = None;
     for seg in path {

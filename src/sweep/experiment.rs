@@ -44,7 +44,7 @@ use crate::scenario::{self, ModelError, Override};
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 use std::path::Path;
-use toml_edit::{ImDocument, Item, Value};
+use toml_edit::{ImDocument, Item};
 
 /// Metrics kept when the experiment lists none: the outcome, the tail latency, and the harms
 /// the seed thread is about (revocation cascades, duplicate processing), with the mechanism
@@ -373,12 +373,8 @@ pub struct ExperimentSpec {
     strata: Vec<Vec<u32>>,
 }
 
-/// Segments of a location in the experiment file.
-#[derive(Clone, Debug)]
-enum Seg {
-    Key(String),
-    Index(usize),
-}
+/// Segments of a location in the experiment file (the model loader's path segments).
+use crate::scenario::Seg;
 
 fn key(k: &str) -> Seg {
     Seg::Key(k.to_string())
@@ -908,48 +904,10 @@ fn show(segs: &[Seg]) -> String {
     s.trim_start_matches('.').to_string()
 }
 
-/// Byte offset of the deepest part of `segs` present in the document (a key where there is
-/// one). Mirrors the model loader's locator (`scenario::locate_path`, private there).
+/// Byte offset of the deepest part of `segs` present in the document: the model loader's
+/// locator.
 fn locate(root: &Item, segs: &[Seg]) -> Option<usize> {
-    enum Node<'a> {
-        Item(&'a Item),
-        Table(&'a toml_edit::Table),
-        Value(&'a Value),
-    }
-    let mut node = Node::Item(root);
-    let mut best = None;
-    for seg in segs {
-        let (next, span) = match (node, seg) {
-            (Node::Item(Item::Table(t)), Seg::Key(k)) | (Node::Table(t), Seg::Key(k)) => match t.get_key_value(k) {
-                Some((kk, item)) => (Node::Item(item), kk.span()),
-                None => break,
-            },
-            (Node::Item(Item::ArrayOfTables(a)), Seg::Index(i)) => match a.get(*i) {
-                Some(t) => (Node::Table(t), t.span()),
-                None => break,
-            },
-            (Node::Item(Item::Value(v)), _) | (Node::Value(v), _) => match (v, seg) {
-                (Value::InlineTable(t), Seg::Key(k)) => match t.get_key_value(k) {
-                    Some((kk, item)) => match item.as_value() {
-                        Some(v) => (Node::Value(v), kk.span()),
-                        None => break,
-                    },
-                    None => break,
-                },
-                (Value::Array(a), Seg::Index(i)) => match a.get(*i) {
-                    Some(v) => (Node::Value(v), v.span()),
-                    None => break,
-                },
-                _ => break,
-            },
-            _ => break,
-        };
-        if let Some(s) = span {
-            best = Some(s.start);
-        }
-        node = next;
-    }
-    best
+    crate::scenario::locate_path(root, segs)
 }
 
 #[cfg(test)]
