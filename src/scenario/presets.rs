@@ -139,6 +139,19 @@ invalid_grant_status = 400
 "#,
         source: "RFC 9700 s4.14.2: rotation; on reuse the server revokes the active refresh token and the grant",
     },
+    // ---- platform APIs -----------------------------------------------------------------------
+    Preset {
+        name: "genesys-platform-api",
+        applies_to: "platform-api",
+        // 300 requests per minute per client-credentials token; 429 with Retry-After.
+        toml: r#"[server.rate_limit]
+requests = 300
+period = "60s"
+per = "token"
+status = 429
+"#,
+        source: "Genesys developer forum: Platform API rate limit 300 requests/min per token, 429 with Retry-After",
+    },
     // ---- retry policies ----------------------------------------------------------------------
     Preset {
         name: "seed-thread",

@@ -127,3 +127,20 @@ fn ratio_budget_caps_amplification_near_one_point_one() {
     let got = service_requests(&s);
     assert!((1.05..1.2).contains(&got), "ratio budget amplification {got}");
 }
+
+/// The Genesys platform API preset: 300 requests per minute per token, 429 with Retry-After.
+/// 10 requests/s for one org (one token family) is 600 a minute: about half get 429 once the
+/// bucket's first minute is spent.
+#[test]
+fn genesys_platform_api_preset_rate_limits_per_token() {
+    let m = crate::load(
+        "models/healthy.toml",
+        &["api.preset=genesys-platform-api", "simulation.duration=10m", "workload[0].arrivals.rate=10"],
+    );
+    let s = edgesim::run(m, RunOptions::default()).unwrap();
+    let api = s.components.iter().find(|c| c.component == "api").unwrap();
+    let share = api.rate_limited as f64 / api.requests as f64;
+    // Org A: 600 s at 10/s = ~6000 requests, 300 + 5/s x 600 s = 3300 allowed; orgs B and C
+    // (their own tokens, ~130 requests) are never limited: ~44 % of all API requests limited.
+    assert!((0.40..0.50).contains(&share), "{} of {} limited ({share:.3})", api.rate_limited, api.requests);
+}
