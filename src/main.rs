@@ -74,6 +74,9 @@ enum Command {
     Presets,
     /// Replay a recorded incident (models/incidents/NAME.toml): fidelity, what-ifs, bundles.
     Replay(edgesim::replay::cli::ReplayArgs),
+    /// Write one self-contained HTML page about a finished sweep: the recommendation and its
+    /// confidence, heatmaps of the swept plane with constraint boundaries, the Pareto front.
+    Report(edgesim::report::html::ReportArgs),
     /// Run an experiment (experiments/*.toml): a grid or sample of model settings with
     /// replications, in parallel; resumable; writes results.csv, summary.csv and a recommendation.
     Sweep {
@@ -227,6 +230,7 @@ fn main() -> ExitCode {
         }
         Command::Merge { dirs, out } => sweep_exit(edgesim::sweep::cli::merge_dirs(&dirs, &out)),
         Command::Replay(args) => edgesim::replay::cli::main(args),
+        Command::Report(args) => edgesim::report::html::main(args),
         Command::Explain(args) => edgesim::explain::cli::main(args),
         Command::Check(args) => edgesim::check::main(args),
         Command::Presets => {

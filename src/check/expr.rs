@@ -225,7 +225,7 @@ fn eval_cmp(c: &Comparison, m: &Metrics) -> Evaluation {
         // Only the offending values are interesting.
         detail.retain(|d| {
             let val = d.split(" = ").nth(1).and_then(|r| r.split(' ').next()).and_then(|x| x.parse::<f64>().ok());
-            val.map_or(true, |x| !c.op.holds(x, c.value))
+            !matches!(val, Some(x) if c.op.holds(x, c.value))
         });
     }
     Evaluation { holds, detail }

@@ -208,6 +208,11 @@ impl Checker {
             failure_persistence: None,
             source_file: None,
             max_global_rejects: opts.cases.saturating_mul(4).max(1024),
+            // Not from PROPTEST_* variables: a check's cases depend only on its arguments.
+            fork: false,
+            timeout: 0,
+            max_shrink_time: 0,
+            verbose: 0,
             ..Config::default()
         };
         let mut runner = TestRunner::new_with_rng(config, check_rng(opts.seed));

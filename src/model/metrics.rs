@@ -21,6 +21,8 @@ pub struct OrgMetrics {
     pub outcomes: BTreeMap<Status, u64>,
     pub latency: Histogram<u64>,
     pub revocations: u64,
+    /// Times a cache was left with a refused refresh token without a revocation.
+    pub stranded: u64,
     pub revoked_seconds: f64,
     pub api_unauthorized: u64,
     pub duplicate_side_effects: u64,
@@ -34,6 +36,7 @@ impl Default for OrgMetrics {
             outcomes: BTreeMap::new(),
             latency: histogram(),
             revocations: 0,
+            stranded: 0,
             revoked_seconds: 0.0,
             api_unauthorized: 0,
             duplicate_side_effects: 0,
@@ -94,6 +97,7 @@ pub struct Metrics {
     pub background_rejected: u64,
     pub completion_lag: Histogram<u64>,
     pub restarts: u64,
+    pub stranded_families: u64,
     pub unavailable_refusals: u64,
     pub partition_drops: u64,
 }
@@ -151,6 +155,7 @@ impl Metrics {
             background_rejected: 0,
             completion_lag: histogram(),
             restarts: 0,
+            stranded_families: 0,
             unavailable_refusals: 0,
             partition_drops: 0,
         }
@@ -296,6 +301,9 @@ pub struct Summary {
     pub invalid_grants: u64,
     pub refresh_after_revocation: u64,
     pub family_revocations: u64,
+    /// Caches left holding a refresh token the server refuses, without a revocation (reuse
+    /// detection `reject` after a lost rotation): stuck until a person re-authorizes.
+    pub stranded_families: u64,
     pub manual_reauths: u64,
     pub orgs_needing_manual_reauth: Vec<String>,
     pub sessions_needing_manual_reauth: u64,

@@ -32,7 +32,7 @@ impl Sim {
     pub(crate) fn manual_reauth(&mut self, family: u32, s: &mut Scheduler<Ev>) {
         let now = s.now();
         let fam = &mut self.families[family as usize];
-        let Some(revoked_at) = fam.revoked_at.take() else { return };
+        let Some(revoked_at) = fam.revoked_at.take().or(fam.stranded_at.take()) else { return };
         fam.epoch += 1;
         fam.generation = 0;
         fam.rotated_at = None;

@@ -109,6 +109,9 @@ pub struct TokenFamily {
     /// Cause node of the current revocation, and of its aggregated 401s.
     pub revoked_node: u32,
     pub unauthorized_node: u32,
+    /// Not revoked, but the cache's refresh token is refused (reuse detection `reject` after a
+    /// lost rotation): stuck until a person re-authorizes.
+    pub stranded_at: Option<SimTime>,
 }
 
 impl Sim {
@@ -216,6 +219,30 @@ impl Sim {
             return;
         };
         self.respond(attempt, Response { status: super::Status::Http(200), body, retry_after: None }, s);
+    }
+
+    /// The cache of a live family holds a refresh token the server refuses: schedule the person
+    /// who will re-authorize, and count the org as needing manual re-authorization.
+    pub(crate) fn strand_family(&mut self, family: u32, now: SimTime, s: &mut Scheduler<Ev>) {
+        let fam = &mut self.families[family as usize];
+        if fam.revoked_at.is_some() || fam.stranded_at.is_some() {
+            return;
+        }
+        fam.stranded_at = Some(now);
+        let (org, session, endpoint) = (fam.org, fam.session, fam.endpoint);
+        self.metrics.stranded_families += 1;
+        self.metrics.orgs[org as usize].stranded += 1;
+        let detail = format!(
+            "org {}'s cache holds a refresh token the server refuses (reuse detection `reject`): no refresh can succeed until a person re-authorizes",
+            self.model.orgs[org as usize].name
+        );
+        let parent = self.families[family as usize].lost_rotation.map(|x| x.1).unwrap_or(super::causes::NONE);
+        let node = self.cause(super::causes::CauseKind::FamilyRevoked, now, Some(endpoint), Some(org), Some(session), None, detail, &[parent]);
+        let fam = &mut self.families[family as usize];
+        fam.revoked_node = node;
+        fam.unauthorized_node = super::causes::NONE;
+        let delay = self.reauth_delay(org);
+        s.after(delay, Ev::ManualReauth { family });
     }
 
     /// Revokes a family (reuse detected, or an admin revoked the authorization) and calls the

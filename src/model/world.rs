@@ -228,6 +228,7 @@ impl Sim {
                                     lost_rotation: None,
                                     revoked_node: super::causes::NONE,
                                     unauthorized_node: super::causes::NONE,
+                                    stranded_at: None,
                                 });
                                 caches.push(TokenCache {
                                     family,
@@ -505,7 +506,7 @@ impl Sim {
         let mut sessions_needing = 0;
         let mut still_revoked = vec![false; self.model.orgs.len()];
         for f in &self.families {
-            if let Some(r) = f.revoked_at {
+            if let Some(r) = f.revoked_at.or(f.stranded_at) {
                 m.orgs[f.org as usize].revoked_seconds += end.since(r).as_secs_f64();
                 still_revoked[f.org as usize] = true;
                 sessions_needing += 1;
@@ -528,7 +529,7 @@ impl Sim {
             }
             successes += ok;
             let name = self.model.orgs[i].name.clone();
-            if still_revoked[i] || o.revocations > 0 {
+            if still_revoked[i] || o.revocations > 0 || o.stranded > 0 {
                 orgs_needing.push(name.clone());
             }
             let ended: u64 = o.outcomes.values().sum();
@@ -606,6 +607,7 @@ impl Sim {
             invalid_grants: m.invalid_grants,
             refresh_after_revocation: m.refresh_after_revocation,
             family_revocations: m.family_revocations,
+            stranded_families: m.stranded_families,
             manual_reauths: m.manual_reauths,
             orgs_needing_manual_reauth: orgs_needing,
             sessions_needing_manual_reauth: sessions_needing,

@@ -1,5 +1,7 @@
 //! Rendering what a run reports: text for people, JSON and CSV for programs.
 
+pub mod html;
+
 use crate::model::metrics::Summary;
 use serde_json::Value;
 use std::fmt::Write;

@@ -81,6 +81,9 @@ pub fn load_str(text: &str, file: &str, overrides: &[Override]) -> Result<Model,
     };
 
     let mut doc: DocumentMut = text.parse().expect("parsed above");
+    // `[check]` holds property-check ranges for `edgesim check` (src/check/spec.rs); it is not
+    // part of the model.
+    doc.remove("check");
     for o in overrides {
         apply_override(&mut doc, o).map_err(|(m, h)| err(&o.path, m, h))?;
     }

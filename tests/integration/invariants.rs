@@ -372,10 +372,9 @@ proptest! {
     #![proptest_config(config())]
 
     /// With reuse detection that refuses (without revoking), a lost rotation leaves the cache
-    /// holding a refused refresh token: the org gets 401 for the rest of the run, yet no person
-    /// is called and the summary reports no org needing re-authorization.
+    /// holding a refused refresh token: the org is stuck on 401 until a person re-authorizes, and
+    /// the summary must report it as needing re-authorization (it once did not).
     #[test]
-    #[ignore = "bug: reuse_detection = \"reject\" strands an org on 401 (cache reauth_required) with no manual re-auth and no report; see invariants.rs"]
     fn stuck_orgs_are_reported(case in variations(&[("idp.reuse_detection", "reject"), ("idp.rotation", "true")])) {
         let t = run_traced(&case)?;
         let stuck = unreported_stuck_orgs(&t);
@@ -385,10 +384,9 @@ proptest! {
     }
 }
 
-/// The seed incident with `reuse_detection = "reject"`: B ends the run on 401 (it got 401 from
-/// 516 s on), but the summary says no org needs re-authorization.
+/// The seed incident with `reuse_detection = "reject"`: B's cache is stranded at 516 s; the
+/// summary reports B as needing re-authorization and a person restores it.
 #[test]
-#[ignore = "bug: src/model/token_cache.rs cache_store sets reauth_required on invalid_grant but nothing schedules a manual re-auth and summarize() does not count it"]
 fn reject_mode_strands_org_b_unreported() {
     let m = crate::load("models/seed-incident.toml", &["idp.reuse_detection=reject"]);
     let buf = SharedBuf::default();

@@ -12,6 +12,7 @@ mod invariants;
 mod keepalive;
 mod queueing;
 mod replay;
+mod report;
 mod seed_incident;
 mod sweep;
 
