@@ -10,6 +10,7 @@ pub mod analysis;
 pub mod check;
 pub mod engine;
 pub mod explain;
+pub mod expr;
 pub mod model;
 pub mod replay;
 pub mod report;

@@ -13,7 +13,7 @@
 
 pub mod case;
 pub mod cli;
-pub mod expr;
+pub use crate::expr;
 pub mod junit;
 pub mod property;
 pub mod runner;

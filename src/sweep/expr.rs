@@ -4,100 +4,42 @@
 //! `family_revocations == 0 && latency.p99_ms <= 20000`. Operators: `==`, `!=`, `<=`, `>=`, `<`,
 //! `>`. An objective is `minimize metric` or `maximize metric`.
 
+use crate::expr::Expr;
 use std::fmt;
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Op {
-    Eq,
-    Ne,
-    Le,
-    Ge,
-    Lt,
-    Gt,
-}
-
-impl Op {
-    /// Longest first, so `<=` is not read as `<`.
-    const ALL: [(&'static str, Op); 6] = [("==", Op::Eq), ("!=", Op::Ne), ("<=", Op::Le), (">=", Op::Ge), ("<", Op::Lt), (">", Op::Gt)];
-
-    fn holds(self, a: f64, b: f64) -> bool {
-        match self {
-            Op::Eq => a == b,
-            Op::Ne => a != b,
-            Op::Le => a <= b,
-            Op::Ge => a >= b,
-            Op::Lt => a < b,
-            Op::Gt => a > b,
-        }
-    }
-    fn symbol(self) -> &'static str {
-        Op::ALL.iter().find(|(_, o)| *o == self).map(|(s, _)| *s).expect("listed")
-    }
-}
-
-/// `metric op number`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Comparison {
-    pub metric: String,
-    pub op: Op,
-    pub value: f64,
-}
-
-impl fmt::Display for Comparison {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.metric, self.op.symbol(), self.value)
-    }
-}
-
-/// One entry of `constraints`: every comparison must hold.
+/// One entry of `constraints`: an expression over flattened summary keys (`&&`, `||`,
+/// parentheses), the same language as `edgesim check`'s predicates (`crate::expr`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Constraint {
     /// As written in the experiment file.
     pub text: String,
-    pub all: Vec<Comparison>,
+    pub expr: Expr,
 }
 
 impl Constraint {
     pub fn parse(text: &str) -> Result<Constraint, String> {
-        let mut all = vec![];
-        for part in text.split("&&") {
-            all.push(parse_comparison(part.trim()).map_err(|e| format!("in `{}`: {e}", text.trim()))?);
+        let expr = Expr::parse(text).map_err(|e| format!("in `{}`: {e}", text.trim()))?;
+        for c in expr.comparisons() {
+            if c.metric.contains('*') {
+                return Err(format!("in `{}`: `{}`: wildcards are for `edgesim check`; name the metric (e.g. orgs.B.success_rate)", text.trim(), c.metric));
+            }
+            if !is_metric_name(&c.metric) {
+                return Err(format!("`{}` is not a metric name (flattened summary keys look like latency.p99_ms or orgs.B.success_rate)", c.metric));
+            }
         }
-        Ok(Constraint { text: text.trim().to_string(), all })
+        Ok(Constraint { text: text.trim().to_string(), expr })
     }
 
     /// Whether the constraint holds when metrics take the values `value(name)` gives. A metric
     /// with no value (a run that failed, an empty cell) fails the comparison: a sweep should not
     /// recommend what it could not measure.
     pub fn holds(&self, value: impl Fn(&str) -> Option<f64>) -> bool {
-        self.all.iter().all(|c| value(&c.metric).is_some_and(|v| c.op.holds(v, c.value)))
+        self.expr.holds_with(&value)
     }
 
     pub fn metrics(&self) -> impl Iterator<Item = &str> {
-        self.all.iter().map(|c| c.metric.as_str())
+        self.expr.comparisons().into_iter().map(|c| c.metric.as_str())
     }
-}
-
-fn parse_comparison(text: &str) -> Result<Comparison, String> {
-    let (at, sym, op) = Op::ALL
-        .iter()
-        .filter_map(|(s, o)| text.find(s).map(|i| (i, *s, *o)))
-        // The leftmost operator; at equal positions the longer symbol (listed first) wins.
-        .min_by_key(|(i, _, _)| *i)
-        .ok_or_else(|| format!("`{text}` has no comparison; write e.g. `latency.p99_ms <= 20000` (operators == != <= >= < >)"))?;
-    let metric = text[..at].trim();
-    let number = text[at + sym.len()..].trim();
-    if metric.is_empty() {
-        return Err(format!("`{text}`: a metric name must come before `{sym}`"));
-    }
-    if !is_metric_name(metric) {
-        return Err(format!("`{metric}` is not a metric name (flattened summary keys look like latency.p99_ms or orgs.B.success_rate)"));
-    }
-    let value: f64 = number.parse().map_err(|_| format!("`{number}` after `{sym}` is not a number"))?;
-    if !value.is_finite() {
-        return Err(format!("`{number}` is not a finite number"));
-    }
-    Ok(Comparison { metric: metric.to_string(), op, value })
 }
 
 fn is_metric_name(s: &str) -> bool {
@@ -155,12 +97,13 @@ impl fmt::Display for Objective {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::expr::{Comparison, Op};
 
     #[test]
     fn parses_and_evaluates_constraints() {
         let c = Constraint::parse("family_revocations == 0 && latency.p99_ms<=20000").unwrap();
-        assert_eq!(c.all.len(), 2);
-        assert_eq!(c.all[1], Comparison { metric: "latency.p99_ms".into(), op: Op::Le, value: 20000.0 });
+        assert_eq!(c.expr.comparisons().len(), 2);
+        assert_eq!(*c.expr.comparisons()[1], Comparison { metric: "latency.p99_ms".into(), op: Op::Le, value: 20000.0 });
         let vals = |rev: f64, p99: f64| {
             move |m: &str| match m {
                 "family_revocations" => Some(rev),
@@ -174,8 +117,12 @@ mod tests {
         // A missing value fails.
         assert!(!c.holds(|_| None));
         for (text, op) in [("a != 1", Op::Ne), ("a >= 1", Op::Ge), ("a < 1", Op::Lt), ("a > -1.5", Op::Gt)] {
-            assert_eq!(Constraint::parse(text).unwrap().all[0].op, op, "{text}");
+            assert_eq!(Constraint::parse(text).unwrap().expr.comparisons()[0].op, op, "{text}");
         }
+        // The shared language also gives `||` and parentheses.
+        let c = Constraint::parse("(a == 1 || b == 1) && c <= 2").unwrap();
+        assert!(c.holds(|m: &str| Some(if m == "b" { 1.0 } else { 2.0 })));
+        assert!(Constraint::parse("orgs.*.success_rate >= 0.9").is_err(), "wildcards are for edgesim check");
     }
 
     #[test]

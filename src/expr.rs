@@ -93,6 +93,17 @@ impl Expr {
         Ok(e)
     }
 
+    /// Whether the expression holds when metrics take the values `value(name)` gives (no
+    /// wildcards). A metric with no value fails its comparison: what could not be measured is
+    /// not taken as good.
+    pub fn holds_with(&self, value: &dyn Fn(&str) -> Option<f64>) -> bool {
+        match self {
+            Expr::Cmp(c) => value(&c.metric).is_some_and(|v| c.op.holds(v, c.value)),
+            Expr::And(a, b) => a.holds_with(value) && b.holds_with(value),
+            Expr::Or(a, b) => a.holds_with(value) || b.holds_with(value),
+        }
+    }
+
     /// Every comparison, left to right.
     pub fn comparisons(&self) -> Vec<&Comparison> {
         match self {
