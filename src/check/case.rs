@@ -229,7 +229,7 @@ fn fault_overrides(f: &FaultCase, model: &Model, out: &mut Vec<Override>) -> Res
     let mut items: Vec<toml_edit::Value> = model.faults.iter().map(|m| fault_inline(m).map(toml_edit::Value::InlineTable)).collect::<Result<_, _>>()?;
     let new = match f.kind {
         FaultKind::Slow => FaultConfig::Slow { component: f.component.clone(), start: f.start, end, factor: f.intensity.as_f64() },
-        FaultKind::Errors => FaultConfig::Errors { component: f.component.clone(), start: f.start, end, rate: f.intensity.as_f64() },
+        FaultKind::Errors => FaultConfig::Errors { component: f.component.clone(), start: f.start, end, rate: f.intensity.as_f64(), malformed: false },
         FaultKind::Restart => FaultConfig::Restart { component: f.component.clone(), at: f.start, down_for: f.length },
     };
     items.push(toml_edit::Value::InlineTable(fault_inline(&new)?));

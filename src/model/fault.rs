@@ -11,8 +11,17 @@ use serde::{Deserialize, Serialize};
 pub enum FaultConfig {
     /// The component's processing latency is multiplied by `factor` between `start` and `end`.
     Slow { component: String, start: SimDuration, end: SimDuration, factor: f64 },
-    /// The service fails an extra `rate` of its requests with its failure status.
-    Errors { component: String, start: SimDuration, end: SimDuration, rate: f64 },
+    /// The service fails an extra `rate` of its requests with its failure status, or, with
+    /// `malformed = true`, answers them with something that is not valid HTTP (the edge and
+    /// proxies turn that into 502).
+    Errors {
+        component: String,
+        start: SimDuration,
+        end: SimDuration,
+        rate: f64,
+        #[serde(default)]
+        malformed: bool,
+    },
     /// The service process restarts at `at` and is down for `down_for`: requests in it are lost
     /// (callers see a reset), and background jobs too unless its queue is durable.
     Restart { component: String, at: SimDuration, #[serde(default)] down_for: SimDuration },
@@ -66,6 +75,11 @@ impl Sim {
     /// Extra failure rate for a component at `now` (sum of the active windows).
     pub(crate) fn fault_error_rate(&self, node: u16, now: SimTime) -> f64 {
         self.error_windows.iter().filter(|w| w.node == node && w.start <= now && now < w.end).map(|w| w.factor).sum()
+    }
+
+    /// Rate of malformed answers for a component at `now`.
+    pub(crate) fn fault_malformed_rate(&self, node: u16, now: SimTime) -> f64 {
+        self.malformed_windows.iter().filter(|w| w.node == node && w.start <= now && now < w.end).map(|w| w.factor).sum()
     }
 
     /// Workers a service may use at `now` (a capacity fault lowers it).

@@ -255,6 +255,18 @@ impl Sim {
                 return;
             }
         }
+        let garbled = self.fault_malformed_rate(node, s.now());
+        if garbled > 0.0 && !self.jobs[job].background {
+            let rng = self.service(node).rng;
+            if rand::Rng::gen::<f64>(&mut self.rngs[rng]) < garbled {
+                let j = self.jobs.remove(job).expect("present");
+                if let Some(incoming) = j.incoming {
+                    self.respond(incoming, Response::status(super::Status::Malformed), s);
+                }
+                self.release_worker(node, s);
+                return;
+            }
+        }
         if self.service(node).config.acknowledge == AckMode::Async && !self.jobs[job].background {
             self.enqueue_background(job, s);
             self.finish_job(job, 200, s);

@@ -77,6 +77,8 @@ pub struct Sim {
     pub(crate) slow_windows: Vec<FaultWindow>,
     /// Error-rate windows (`factor` holds the rate).
     pub(crate) error_windows: Vec<FaultWindow>,
+    /// Malformed-answer windows (`factor` holds the rate).
+    pub(crate) malformed_windows: Vec<FaultWindow>,
     /// Capacity windows (`factor` holds the worker count).
     pub(crate) capacity_windows: Vec<FaultWindow>,
     /// Partitioned links: (call spec, start, end).
@@ -314,6 +316,7 @@ impl Sim {
         let mut slow_windows = Vec::new();
         let mut admin_revocations = Vec::new();
         let mut error_windows = Vec::new();
+        let mut malformed_windows = Vec::new();
         let mut restarts = Vec::new();
         let mut capacity_windows = Vec::new();
         let mut partitions = Vec::new();
@@ -327,10 +330,17 @@ impl Sim {
                     slow_windows.push(FaultWindow { node, start: t(start), end: t(end), factor: *factor });
                     fault_log.push(super::fault::WindowLog { node, start: t(start), end: t(end), label: format!("slow: latency x{factor}") });
                 }
-                FaultConfig::Errors { component, start, end, rate } => {
+                FaultConfig::Errors { component, start, end, rate, malformed } => {
                     let node = resolve(&names, component)?;
-                    error_windows.push(FaultWindow { node, start: t(start), end: t(end), factor: *rate });
-                    fault_log.push(super::fault::WindowLog { node, start: t(start), end: t(end), label: format!("errors: +{rate} failure rate") });
+                    let w = FaultWindow { node, start: t(start), end: t(end), factor: *rate };
+                    let label = if *malformed {
+                        malformed_windows.push(w);
+                        format!("errors: {rate} of answers malformed")
+                    } else {
+                        error_windows.push(w);
+                        format!("errors: +{rate} failure rate")
+                    };
+                    fault_log.push(super::fault::WindowLog { node, start: t(start), end: t(end), label });
                 }
                 FaultConfig::Capacity { component, start, end, workers } => {
                     let node = resolve(&names, component)?;
@@ -393,6 +403,7 @@ impl Sim {
             workloads,
             slow_windows,
             error_windows,
+            malformed_windows,
             capacity_windows,
             partitions,
             unavailable_windows,

@@ -209,7 +209,7 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
                     return Err(problem(format!("{base}.factor"), "factor must be a positive number", "e.g. factor = 10.0 for ten times slower"));
                 }
             }
-            FaultConfig::Errors { component, start, end, rate } => {
+            FaultConfig::Errors { component, start, end, rate, .. } => {
                 if !idx.contains_key(component.as_str()) {
                     return Err(problem(format!("{base}.component"), format!("unknown component `{component}`"), format!("components defined: {known}")));
                 }

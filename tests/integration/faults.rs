@@ -130,3 +130,18 @@ factor = 20.0
     assert_eq!(ta, tb);
     assert_eq!(sa, sb);
 }
+
+/// A service that answers garbage: the edge maps a malformed response to 502.
+#[test]
+fn malformed_answers_become_502_at_the_edge() {
+    let (s, _, _) = run_with_fault(r#"kind = "errors"
+component = "webhook"
+start = "100s"
+end = "200s"
+rate = 1.0
+malformed = true
+"#);
+    let bad = s.outcomes.get("502").copied().unwrap_or(0);
+    assert!(bad > 150 && bad < 350, "about 100 s of ~2.3/s traffic: {bad} 502s ({:?})", s.outcomes);
+    assert!(!s.outcomes.contains_key("malformed"), "the edge never passes a malformed answer on");
+}
