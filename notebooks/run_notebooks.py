@@ -10,6 +10,7 @@ never over the notebook in the repository. Exit status 1 if any notebook failed.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -50,7 +51,7 @@ def main() -> int:
         except CellTimeoutError as e:
             error = f"a cell ran longer than {args.timeout} s: {e}"
         except (CellExecutionError, DeadKernelError) as e:
-            error = str(e)
+            error = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # no terminal colours in logs
         finally:
             out = args.out / path.name
             nbformat.write(nb, out)

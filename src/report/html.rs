@@ -132,7 +132,11 @@ impl Sweep {
             return Err(input(format!("{}: no such directory (give the --out directory of `edgesim sweep`)", dir.display())));
         }
         let manifest = Manifest::read(dir).map_err(|e| input(e.to_string()))?.ok_or_else(|| {
-            input(format!("{}: no {}: not a sweep output directory (`edgesim sweep EXPERIMENT --out DIR` writes one)", dir.display(), crate::sweep::store::MANIFEST))
+            input(format!(
+                "{}: no {}: not a sweep output directory (`edgesim sweep EXPERIMENT --out DIR` writes one)",
+                dir.display(),
+                crate::sweep::store::MANIFEST
+            ))
         })?;
         for f in ["summary.csv", "recommendation.json"] {
             if !dir.join(f).is_file() {
@@ -428,7 +432,8 @@ struct HeatSpec {
 fn heat_specs(sweep: &Sweep) -> Vec<HeatSpec> {
     let spec = &sweep.spec;
     let mut v: Vec<HeatSpec> = vec![];
-    let constraints_on = |metric: &str| -> Vec<usize> { spec.constraints.iter().enumerate().filter(|(_, c)| c.metrics().any(|m| m == metric)).map(|(i, _)| i).collect() };
+    let constraints_on =
+        |metric: &str| -> Vec<usize> { spec.constraints.iter().enumerate().filter(|(_, c)| c.metrics().any(|m| m == metric)).map(|(i, _)| i).collect() };
     if !spec.constraints.is_empty() {
         v.push(HeatSpec {
             title: "Feasible points".into(),
@@ -518,7 +523,7 @@ fn heatmap_svg(o: &mut String, id: usize, sweep: &Sweep, plane: &Plane, h: &Heat
     let rec_point = recommended_point(sweep);
     let rec_cell = rec_point.and_then(|rp| plane.cells.iter().position(|pts| pts.iter().any(|i| sweep.points[*i].id == rp)));
 
-    let cw = (560.0 / nc as f64).clamp(36.0, 96.0);
+    let cw = (460.0 / nc as f64).clamp(36.0, 76.0);
     let ch = (320.0 / nr as f64).clamp(22.0, 52.0);
     let max_row = plane.rows.labels.iter().map(|l| text_width(l)).fold(0.0, f64::max);
     let max_col = plane.cols.labels.iter().map(|l| text_width(l)).fold(0.0, f64::max);
@@ -529,7 +534,7 @@ fn heatmap_svg(o: &mut String, id: usize, sweep: &Sweep, plane: &Plane, h: &Heat
     let col_space = if rotate { (max_col * 0.75 + 14.0).min(150.0) } else { 20.0 };
     let bottom = col_space + 26.0;
     let legend_x = left + gw + 22.0;
-    let width = (legend_x + 14.0 + 90.0).max(left + text_width(&h.title) + 10.0);
+    let width = (legend_x + 14.0 + 70.0).max(left + text_width(&h.title) + 10.0);
     let height = top + gh + bottom;
     let row_name = plane.row_axis.map(|a| sweep.spec.axes[a].name.clone()).unwrap_or_default();
     let col_name = sweep.spec.axes[plane.col_axis].name.clone();
@@ -606,7 +611,12 @@ fn heatmap_svg(o: &mut String, id: usize, sweep: &Sweep, plane: &Plane, h: &Heat
                     if let Some(b) = inside(k + 1) {
                         if a != b {
                             let x = left + cw * (c + 1) as f64;
-                            let _ = writeln!(o, r#"<line class="{class}" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}"/>"#, top + ch * r as f64, top + ch * (r + 1) as f64);
+                            let _ = writeln!(
+                                o,
+                                r#"<line class="{class}" x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}"/>"#,
+                                top + ch * r as f64,
+                                top + ch * (r + 1) as f64
+                            );
                         }
                     }
                 }
@@ -614,7 +624,12 @@ fn heatmap_svg(o: &mut String, id: usize, sweep: &Sweep, plane: &Plane, h: &Heat
                     if let Some(b) = inside(k + nc) {
                         if a != b {
                             let y = top + ch * (r + 1) as f64;
-                            let _ = writeln!(o, r#"<line class="{class}" x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}"/>"#, left + cw * c as f64, left + cw * (c + 1) as f64);
+                            let _ = writeln!(
+                                o,
+                                r#"<line class="{class}" x1="{:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}"/>"#,
+                                left + cw * c as f64,
+                                left + cw * (c + 1) as f64
+                            );
                         }
                     }
                 }
@@ -644,7 +659,13 @@ fn heatmap_svg(o: &mut String, id: usize, sweep: &Sweep, plane: &Plane, h: &Heat
     }
     // Labels.
     for (r, l) in plane.rows.labels.iter().enumerate() {
-        let _ = writeln!(o, r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="end" dominant-baseline="central">{}</text>"#, left - 6.0, top + ch * (r as f64 + 0.5), esc(l));
+        let _ = writeln!(
+            o,
+            r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="end" dominant-baseline="central">{}</text>"#,
+            left - 6.0,
+            top + ch * (r as f64 + 0.5),
+            esc(l)
+        );
     }
     for (c, l) in plane.cols.labels.iter().enumerate() {
         let x = left + cw * (c as f64 + 0.5);
@@ -664,7 +685,10 @@ fn heatmap_svg(o: &mut String, id: usize, sweep: &Sweep, plane: &Plane, h: &Heat
     );
     // Colour scale.
     if lo.is_finite() {
-        let _ = writeln!(o, r##"<rect class="legend" x="{legend_x:.1}" y="{top:.1}" width="14" height="{gh:.1}" fill="url(#scale-{id})" stroke="#888888" stroke-width="0.5"/>"##);
+        let _ = writeln!(
+            o,
+            r##"<rect class="legend" x="{legend_x:.1}" y="{top:.1}" width="14" height="{gh:.1}" fill="url(#scale-{id})" stroke="#888888" stroke-width="0.5"/>"##
+        );
         let fmt = |v: f64| if h.feasible_counts { format!("{:.0}%", v * 100.0) } else { sig(v) };
         let _ = writeln!(o, r#"<text class="tick" x="{:.1}" y="{:.1}" dominant-baseline="central">{}</text>"#, legend_x + 18.0, top + 5.0, esc(&fmt(hi)));
         let _ = writeln!(o, r#"<text class="tick" x="{:.1}" y="{:.1}" dominant-baseline="central">{}</text>"#, legend_x + 18.0, top + gh - 5.0, esc(&fmt(lo)));
@@ -725,10 +749,17 @@ fn pareto_svg(o: &mut String, sweep: &Sweep) -> bool {
         let _ = writeln!(o, r##"<line x1="{:.1}" y1="{top}" x2="{:.1}" y2="{:.1}" stroke="#e3e3e3" stroke-width="0.8"/>"##, sx(fx), sx(fx), top + ph);
         let _ = writeln!(o, r##"<line x1="{left}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#e3e3e3" stroke-width="0.8"/>"##, sy(fy), left + pw, sy(fy));
         let _ = writeln!(o, r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, sx(fx), top + ph + 16.0, esc(&sig(fx)));
-        let _ = writeln!(o, r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="end" dominant-baseline="central">{}</text>"#, left - 6.0, sy(fy), esc(&sig(fy)));
+        let _ =
+            writeln!(o, r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="end" dominant-baseline="central">{}</text>"#, left - 6.0, sy(fy), esc(&sig(fy)));
     }
     let dir = |d: Direction| if d == Direction::Minimize { "minimize" } else { "maximize" };
-    let _ = writeln!(o, r#"<text class="axis-name" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, left + pw / 2.0, top + ph + 38.0, esc(&format!("{} ({})", ox.metric, dir(ox.direction))));
+    let _ = writeln!(
+        o,
+        r#"<text class="axis-name" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        left + pw / 2.0,
+        top + ph + 38.0,
+        esc(&format!("{} ({})", ox.metric, dir(ox.direction)))
+    );
     let _ = writeln!(
         o,
         r#"<text class="axis-name" x="14" y="{:.1}" text-anchor="middle" transform="rotate(-90 14 {:.1})">{}</text>"#,
@@ -775,7 +806,9 @@ fn pareto_svg(o: &mut String, sweep: &Sweep) -> bool {
 fn is_advice(sweep: &Sweep) -> bool {
     let paths: Vec<&str> = sweep.spec.axes.iter().filter_map(|a| a.path.as_deref()).collect();
     sweep.manifest.experiment.contains("advice")
-        || (paths.contains(&"components.webhook.token_cache.refresh") && paths.contains(&"components.idp.grace") && paths.contains(&"components.webhook.token_endpoint.timeout"))
+        || (paths.contains(&"components.webhook.token_cache.refresh")
+            && paths.contains(&"components.idp.grace")
+            && paths.contains(&"components.webhook.token_endpoint.timeout"))
 }
 
 /// What the seed thread said, for the seed-advice levels.
@@ -845,16 +878,20 @@ fn advice_section(o: &mut String, sweep: &Sweep) {
         let _ = writeln!(o, "<p class=\"warn\">The model's own value is not a level of {}: the first level stands in for it.</p>", esc(&missing.join(", ")));
     }
     let has = |m: &str| sweep.metric_index(m).is_some();
-    let extra: Vec<(&str, &str)> = [("orgs.B.unauthorized_401", "org B 401s"), ("duplicate_side_effects", "duplicates"), ("async_work.failed", "background work failed")]
-        .into_iter()
-        .filter(|(m, _)| has(m))
-        .collect();
+    let extra: Vec<(&str, &str)> =
+        [("orgs.B.unauthorized_401", "org B 401s"), ("duplicate_side_effects", "duplicates"), ("async_work.failed", "background work failed")]
+            .into_iter()
+            .filter(|(m, _)| has(m))
+            .collect();
     // Feasible counts per (axis, level) over all points.
     let feasible_at = |a: usize, label: &str| {
         let pts: Vec<&Point> = sweep.points.iter().filter(|p| p.levels[a] == label).collect();
         (pts.iter().filter(|p| p.feasible).count(), pts.len())
     };
-    let _ = writeln!(o, r#"<div class="scroll"><table class="advice" id="advice-table"><thead><tr><th>change from the seed model</th><th>setting</th><th>P(revocation) [95% CI]</th>"#);
+    let _ = writeln!(
+        o,
+        r#"<div class="scroll"><table class="advice" id="advice-table"><thead><tr><th>change from the seed model</th><th>setting</th><th>P(revocation) [95% CI]</th>"#
+    );
     if has("success_rate") {
         let _ = write!(o, "<th>success rate [95% CI]</th>");
     }
@@ -910,7 +947,13 @@ fn advice_section(o: &mut String, sweep: &Sweep) {
         };
         let _ = writeln!(o, "<td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>", if p.feasible { "yes" } else { "no" }, esc(&verdict(p)), esc(&across));
     };
-    row(o, "the seed incident as modelled (baseline)", &spec.axes.iter().zip(&base_labels).map(|(a, l)| format!("{}={l}", a.name)).collect::<Vec<_>>().join(" "), base, None);
+    row(
+        o,
+        "the seed incident as modelled (baseline)",
+        &spec.axes.iter().zip(&base_labels).map(|(a, l)| format!("{}={l}", a.name)).collect::<Vec<_>>().join(" "),
+        base,
+        None,
+    );
     for (a, axis) in spec.axes.iter().enumerate() {
         for l in &levels[a] {
             if l.label == base_labels[a] {
@@ -963,8 +1006,8 @@ svg text { font-family: system-ui, "DejaVu Sans", Arial, sans-serif; }
 svg .chart-title { font-size: 14px; font-weight: 600; fill: #1d1d1f; }
 svg .axis-name { font-size: 12px; font-weight: 600; fill: #333333; }
 svg .tick { font-size: 11.5px; fill: #333333; }
-svg .cell-value { font-size: 11px; fill: #111111; }
-svg .cell-value.on-dark { fill: #ffffff; }
+svg .cell-value { font-size: 11px; fill: #111111; paint-order: stroke; stroke: #ffffff; stroke-width: 2.5px; stroke-linejoin: round; }
+svg .cell-value.on-dark { fill: #ffffff; stroke: #222222; }
 svg .boundary { stroke-linecap: square; }
 svg .feasible-boundary { stroke: #e8112d; stroke-width: 3.5; }
 svg .constraint-boundary { stroke: #111111; stroke-width: 2; stroke-dasharray: 6 4; }
@@ -1028,7 +1071,11 @@ impl Sweep {
             spec.replications,
             self.manifest.points * spec.replications as u64,
             esc(&design),
-            if spec.common_random_numbers { "common random numbers (replication r of every point uses the same seed)" } else { "independent per point and replication" },
+            if spec.common_random_numbers {
+                "common random numbers (replication r of every point uses the same seed)"
+            } else {
+                "independent per point and replication"
+            },
             esc(&self.manifest.hash[..self.manifest.hash.len().min(16)]),
             esc(&self.manifest.edgesim)
         );
@@ -1129,8 +1176,16 @@ impl Sweep {
 
     fn points_table(&self, o: &mut String, rows: &[&Value], ranked: bool) {
         let spec = &self.spec;
-        let shown: Vec<&str> = if spec.objectives.is_empty() { spec.metrics.iter().take(2).map(|s| s.as_str()).collect() } else { spec.objectives.iter().map(|x| x.metric.as_str()).collect() };
-        let _ = write!(o, "<div class=\"scroll\"><table id=\"recommendation-table\" class=\"points\"><thead><tr><th>{}</th><th>point</th>", if ranked { "rank" } else { "#" });
+        let shown: Vec<&str> = if spec.objectives.is_empty() {
+            spec.metrics.iter().take(2).map(|s| s.as_str()).collect()
+        } else {
+            spec.objectives.iter().map(|x| x.metric.as_str()).collect()
+        };
+        let _ = write!(
+            o,
+            "<div class=\"scroll\"><table id=\"recommendation-table\" class=\"points\"><thead><tr><th>{}</th><th>point</th>",
+            if ranked { "rank" } else { "#" }
+        );
         for a in &spec.axes {
             let _ = write!(o, "<th>{}</th>", esc(&a.name));
         }
@@ -1149,7 +1204,12 @@ impl Sweep {
         }
         let _ = writeln!(o, "</tr></thead><tbody>");
         for (i, v) in rows.iter().enumerate() {
-            let _ = write!(o, "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td>", i + 1, v.get("point").and_then(|p| p.as_u64()).map(|p| p.to_string()).unwrap_or_default());
+            let _ = write!(
+                o,
+                "<tr><td class=\"num\">{}</td><td class=\"num\">{}</td>",
+                i + 1,
+                v.get("point").and_then(|p| p.as_u64()).map(|p| p.to_string()).unwrap_or_default()
+            );
             for a in &spec.axes {
                 let l = v.get("axes").and_then(|x| x.get(&a.name)).and_then(|l| l.as_str()).unwrap_or("");
                 let _ = write!(o, "<td>{}</td>", esc(l));
@@ -1171,7 +1231,10 @@ impl Sweep {
             if !spec.constraints.is_empty() {
                 let cs = v.get("constraints").and_then(|c| c.as_array());
                 if ranked {
-                    let cell = v.get("any_violation").map(|x| format!("{}/{}", x["violations"].as_u64().unwrap_or(0), x["runs"].as_u64().unwrap_or(0))).unwrap_or_default();
+                    let cell = v
+                        .get("any_violation")
+                        .map(|x| format!("{}/{}", x["violations"].as_u64().unwrap_or(0), x["runs"].as_u64().unwrap_or(0)))
+                        .unwrap_or_default();
                     let _ = write!(o, "<td class=\"num\">{}</td>", esc(&cell));
                 }
                 for i in (0..spec.constraints.len()).filter(|_| !ranked) {
@@ -1203,9 +1266,12 @@ impl Sweep {
                 let _ = writeln!(o, "<h2>The swept axis: {}</h2>", esc(col));
             }
         }
-        let others: Vec<&str> = spec.axes.iter().enumerate().filter(|(a, _)| Some(*a) != plane.row_axis && *a != plane.col_axis).map(|(_, x)| x.name.as_str()).collect();
-        let agg = if others.is_empty() {
+        let others: Vec<&str> =
+            spec.axes.iter().enumerate().filter(|(a, _)| Some(*a) != plane.row_axis && *a != plane.col_axis).map(|(_, x)| x.name.as_str()).collect();
+        let agg = if others.is_empty() && plane.cells.iter().all(|c| c.len() <= 1) {
             "Each cell is one point.".to_string()
+        } else if others.is_empty() {
+            "Each cell holds the points whose values fall in it (a sampled axis is cut into bins): it shows the mean of their values.".to_string()
         } else {
             format!("Each cell aggregates every combination of the other axes ({}): it shows the mean of its points' values.", esc(&others.join(", ")))
         };
@@ -1272,7 +1338,9 @@ impl Sweep {
                 }
             } else {
                 let range = match r.get("feasible_range").and_then(|x| x.as_array()) {
-                    Some(a) if a.len() == 2 => format!("feasible from {} to {}", sig(a[0].as_f64().unwrap_or(f64::NAN)), sig(a[1].as_f64().unwrap_or(f64::NAN))),
+                    Some(a) if a.len() == 2 => {
+                        format!("feasible from {} to {}", sig(a[0].as_f64().unwrap_or(f64::NAN)), sig(a[1].as_f64().unwrap_or(f64::NAN)))
+                    }
                     _ => "no feasible value".into(),
                 };
                 let _ = writeln!(o, "<tr><td>{}</td><td colspan=\"2\">{}</td></tr>", esc(axis), esc(&range));
