@@ -5,21 +5,9 @@ use super::runner::{Checker, PropertyReport, Verdict};
 use std::io::Write;
 use std::path::Path;
 
+/// XML escaping, shared with the HTML report (element content and quoted attributes).
 pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            // XML 1.0 forbids most control characters.
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' && c != '\r' => o.push(' '),
-            c => o.push(c),
-        }
-    }
-    o
+    crate::report::html::esc(s)
 }
 
 /// The report as JUnit XML (`testsuites` > `testsuite` > `testcase`).
@@ -67,6 +55,6 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(escape("a < 1 && b > \"x\" 'y'"), "a &lt; 1 &amp;&amp; b &gt; &quot;x&quot; &apos;y&apos;");
+        assert_eq!(escape("a < 1 && b > \"x\" 'y'"), "a &lt; 1 &amp;&amp; b &gt; &quot;x&quot; &#39;y&#39;");
     }
 }

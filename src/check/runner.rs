@@ -90,14 +90,7 @@ impl Checker {
     /// Reads a model file, its `[check]` table and the command line's ranges (which win).
     pub fn from_file(path: &Path, base: &[Override], cli: RawSpace) -> Result<Checker, CheckError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError {
-            file: file.clone(),
-            line: None,
-            column: None,
-            path: String::new(),
-            message: format!("cannot read the model file: {e}"),
-            hint: Some("check the path; models live under models/".into()),
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::unreadable(&file, "model file", &e, "check the path; models live under models/"))?;
         Checker::from_text(&text, &file, base, cli)
     }
 

@@ -37,6 +37,19 @@ impl fmt::Display for ModelError {
 
 impl std::error::Error for ModelError {}
 
+impl ModelError {
+    /// A TOML syntax error in `text`, located.
+    pub fn syntax(text: &str, file: &str, e: &toml_edit::TomlError, hint: &str) -> ModelError {
+        let (line, column) = e.span().map(|s| line_col(text, s.start)).unzip();
+        ModelError { file: file.into(), line, column, path: String::new(), message: format!("TOML syntax: {}", e.message().trim()), hint: Some(hint.into()) }
+    }
+
+    /// A file that cannot be read.
+    pub fn unreadable(file: &str, what: &str, e: &std::io::Error, hint: &str) -> ModelError {
+        ModelError { file: file.into(), line: None, column: None, path: String::new(), message: format!("cannot read the {what}: {e}"), hint: Some(hint.into()) }
+    }
+}
+
 /// Converts a byte offset to a 1-based (line, column).
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());

@@ -47,14 +47,8 @@ pub struct LoadedModel {
 /// Reads and loads a model file.
 pub fn load_file(path: &Path, overrides: &[Override]) -> Result<LoadedModel, ModelError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ModelError {
-        file: file.clone(),
-        line: None,
-        column: None,
-        path: String::new(),
-        message: format!("cannot read the model file: {e}"),
-        hint: Some("check the path; models live under models/ (e.g. models/seed-incident.toml)".into()),
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ModelError::unreadable(&file, "model file", &e, "check the path; models live under models/ (e.g. models/seed-incident.toml)"))?;
     let model = load_str(&text, &file, overrides)?;
     Ok(LoadedModel { model, file, text })
 }
@@ -62,15 +56,7 @@ pub fn load_file(path: &Path, overrides: &[Override]) -> Result<LoadedModel, Mod
 /// Loads a model from TOML text. `file` is only used in error messages.
 pub fn load_str(text: &str, file: &str, overrides: &[Override]) -> Result<Model, ModelError> {
     let original = ImDocument::parse(text.to_string()).map_err(|e| {
-        let (line, column) = e.span().map(|s| line_col(text, s.start)).unzip();
-        ModelError {
-            file: file.into(),
-            line,
-            column,
-            path: String::new(),
-            message: format!("TOML syntax: {}", e.message().trim()),
-            hint: Some("see the scenario format tour in README.md; strings need quotes, durations are strings like \"30s\"".into()),
-        }
+        ModelError::syntax(text, file, &e, "see the scenario format tour in README.md; strings need quotes, durations are strings like \"30s\"")
     })?;
     let locate = |path: &str| -> (Option<usize>, Option<usize>) {
         locate_path(original.as_item(), &split_path(path)).map(|off| line_col(text, off)).unzip()

@@ -398,17 +398,8 @@ impl ExperimentSpec {
 
     /// Parses an experiment from its text. `file` is only used in messages.
     pub fn parse(text: &str, file: &str, name: &str) -> Result<ExperimentSpec, ModelError> {
-        let doc = ImDocument::parse(text.to_string()).map_err(|e| {
-            let (line, column) = e.span().map(|s| line_col(text, s.start)).unzip();
-            ModelError {
-                file: file.into(),
-                line,
-                column,
-                path: String::new(),
-                message: format!("TOML syntax: {}", e.message().trim()),
-                hint: Some("see the experiment format in src/sweep/experiment.rs or deploy/README.md".into()),
-            }
-        })?;
+        let doc = ImDocument::parse(text.to_string())
+            .map_err(|e| ModelError::syntax(text, file, &e, "see the experiment format in src/sweep/experiment.rs or deploy/README.md"))?;
         let err = |segs: &[Seg], message: String, hint: Option<&str>| {
             let (line, column) = locate(doc.as_item(), segs).map(|o| line_col(text, o)).unzip();
             ModelError { file: file.into(), line, column, path: show(segs), message, hint: hint.map(String::from) }
