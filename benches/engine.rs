@@ -69,10 +69,7 @@ fn dist_sampling(c: &mut Criterion) {
         ("exponential", Dist::exponential(ms(1000))),
         ("lognormal", Dist::lognormal_median_p99(ms(30), ms(150)).expect("valid")),
         ("normal", Dist::Normal { mean: ms(50), std_dev: ms(10) }),
-        (
-            "empirical",
-            Dist::Empirical { points: vec![(0.0, ms(5)), (0.5, ms(20)), (0.9, ms(60)), (0.99, ms(200)), (1.0, ms(1000))] },
-        ),
+        ("empirical", Dist::Empirical { points: vec![(0.0, ms(5)), (0.5, ms(20)), (0.9, ms(60)), (0.99, ms(200)), (1.0, ms(1000))] }),
         ("mixture", Dist::mixture(vec![(0.99, Dist::constant(ms(20))), (0.01, Dist::constant(ms(1000)))]).expect("valid")),
     ];
     g.bench_function("rng_f64_floor", |b| {

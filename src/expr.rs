@@ -350,7 +350,11 @@ impl Parser {
             return Err(format!("expected a metric name on the left, found the number `{metric}`; write `metric op number`"));
         }
         let op_text = self.next().ok_or_else(|| format!("`{metric}` needs a comparison, e.g. `{metric} == 0`"))?;
-        let op = Op::ALL.iter().find(|(s, _)| *s == op_text).map(|(_, o)| *o).ok_or_else(|| format!("expected one of == != < <= > >= after `{metric}`, found `{op_text}`"))?;
+        let op = Op::ALL
+            .iter()
+            .find(|(s, _)| *s == op_text)
+            .map(|(_, o)| *o)
+            .ok_or_else(|| format!("expected one of == != < <= > >= after `{metric}`, found `{op_text}`"))?;
         let v = self.next().ok_or_else(|| format!("`{metric} {op_text}` needs a number"))?;
         let value = number(&v).filter(|x| x.is_finite()).ok_or_else(|| format!("`{v}` is not a number (in `{metric} {op_text} {v}`)"))?;
         Ok(Expr::Cmp(Comparison { metric, op, value }))

@@ -133,13 +133,7 @@ pub fn mm1(lambda: f64, mu: f64) -> Option<QueueMetrics> {
     let rho = lambda / mu;
     let mean_response = 1.0 / (mu - lambda);
     let mean_wait = rho / (mu - lambda);
-    Some(QueueMetrics {
-        utilization: rho,
-        prob_wait: rho,
-        mean_wait,
-        mean_response,
-        mean_queue_len: rho * rho / (1.0 - rho),
-    })
+    Some(QueueMetrics { utilization: rho, prob_wait: rho, mean_wait, mean_response, mean_queue_len: rho * rho / (1.0 - rho) })
 }
 
 /// M/M/c: Poisson arrivals at rate `lambda`, `c` exponential servers each at
@@ -163,13 +157,7 @@ pub fn mmc(lambda: f64, mu: f64, c: u32) -> Option<QueueMetrics> {
     let a = lambda / mu;
     let prob_wait = erlang_c(c, a)?;
     let mean_wait = prob_wait / (cf * mu - lambda);
-    Some(QueueMetrics {
-        utilization: a / cf,
-        prob_wait,
-        mean_wait,
-        mean_response: mean_wait + 1.0 / mu,
-        mean_queue_len: lambda * mean_wait,
-    })
+    Some(QueueMetrics { utilization: a / cf, prob_wait, mean_wait, mean_response: mean_wait + 1.0 / mu, mean_queue_len: lambda * mean_wait })
 }
 
 /// M/G/1: Poisson arrivals at rate `lambda`, one server with a general
@@ -190,10 +178,7 @@ pub fn mmc(lambda: f64, mu: f64, c: u32) -> Option<QueueMetrics> {
 /// Sources: Kleinrock Vol. 1, chapter 5 (the P-K mean-value formula);
 /// Gross & Harris, M/G/1 section.
 pub fn mg1(lambda: f64, mean_service: f64, second_moment_service: f64) -> Option<QueueMetrics> {
-    if !positive_finite(lambda)
-        || !positive_finite(mean_service)
-        || !second_moment_service.is_finite()
-    {
+    if !positive_finite(lambda) || !positive_finite(mean_service) || !second_moment_service.is_finite() {
         return None;
     }
     let es = mean_service;
@@ -207,13 +192,7 @@ pub fn mg1(lambda: f64, mean_service: f64, second_moment_service: f64) -> Option
         return None;
     }
     let mean_wait = lambda * es2 / (2.0 * (1.0 - rho));
-    Some(QueueMetrics {
-        utilization: rho,
-        prob_wait: rho,
-        mean_wait,
-        mean_response: mean_wait + es,
-        mean_queue_len: lambda * mean_wait,
-    })
+    Some(QueueMetrics { utilization: rho, prob_wait: rho, mean_wait, mean_response: mean_wait + es, mean_queue_len: lambda * mean_wait })
 }
 
 /// M/D/1: Poisson arrivals at rate `lambda`, one server with constant
@@ -367,14 +346,7 @@ pub fn mmck(lambda: f64, mu: f64, c: u32, k_total: u32) -> Option<FiniteQueueMet
         let wq = (k - cu) as f64 / (f64::from(c) * mu);
         (wq + 1.0 / mu, wq)
     };
-    Some(FiniteQueueMetrics {
-        blocking_prob,
-        utilization: throughput / (f64::from(c) * mu),
-        mean_in_system: l,
-        mean_response,
-        mean_wait,
-        throughput,
-    })
+    Some(FiniteQueueMetrics { blocking_prob, utilization: throughput / (f64::from(c) * mu), mean_in_system: l, mean_response, mean_wait, throughput })
 }
 
 /// Expected number of attempts made for one request when each attempt fails
@@ -434,10 +406,7 @@ pub fn layered_amplification(p_fail: f64, attempts_per_layer: &[u32]) -> f64 {
     if !(0.0..=1.0).contains(&p_fail) {
         return f64::NAN;
     }
-    attempts_per_layer
-        .iter()
-        .map(|&n| retry_attempts_per_request(p_fail, n))
-        .product()
+    attempts_per_layer.iter().map(|&n| retry_attempts_per_request(p_fail, n)).product()
 }
 
 /// Retry amplification when only the bottom service fails, independently
@@ -479,11 +448,7 @@ mod tests {
     fn assert_close(actual: f64, expected: f64, tol: f64) {
         let scale = expected.abs().max(1e-300);
         let err = (actual - expected).abs();
-        assert!(
-            err <= tol * scale || err <= tol * 1e-12,
-            "actual {actual:e}, expected {expected:e}, rel err {:e} > {tol:e}",
-            err / scale
-        );
+        assert!(err <= tol * scale || err <= tol * 1e-12, "actual {actual:e}, expected {expected:e}, rel err {:e} > {tol:e}", err / scale);
     }
 
     /// Erlang B straight from the definition, for small c.
@@ -645,13 +610,7 @@ mod tests {
 
     #[test]
     fn mmck_probabilities_sum_to_one() {
-        for &(lambda, mu, c, k) in &[
-            (0.5, 1.0, 1, 5),
-            (3.0, 1.0, 2, 10),
-            (250.0, 1.0, 200, 10_000),
-            (180.0, 1.0, 200, 10_000),
-            (1e-3, 1.0, 200, 10_000),
-        ] {
+        for &(lambda, mu, c, k) in &[(0.5, 1.0, 1, 5), (3.0, 1.0, 2, 10), (250.0, 1.0, 200, 10_000), (180.0, 1.0, 200, 10_000), (1e-3, 1.0, 200, 10_000)] {
             let p = mmck_probabilities(lambda, mu, c, k).unwrap();
             assert_eq!(p.len(), k as usize + 1);
             assert!(p.iter().all(|x| x.is_finite() && *x >= 0.0));

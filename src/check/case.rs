@@ -402,7 +402,14 @@ impl CaseSpace {
             v.push(format!("load x{a}..x{b}"));
         }
         if let Some(b) = &self.burst {
-            v.push(format!("burst of {}..{} at {}..{}{}", b.count.0, b.count.1, b.at.0, b.at.1, b.workload.map(|i| format!(" (workload[{i}])")).unwrap_or_default()));
+            v.push(format!(
+                "burst of {}..{} at {}..{}{}",
+                b.count.0,
+                b.count.1,
+                b.at.0,
+                b.at.1,
+                b.workload.map(|i| format!(" (workload[{i}])")).unwrap_or_default()
+            ));
         }
         if let Some(f) = &self.fault {
             let i = match f.kind.intensity_name() {

@@ -150,7 +150,11 @@ pub fn main(args: CheckArgs) -> ExitCode {
     if let Err(e) = checker.validate_properties() {
         return bad(e);
     }
-    let opts = CheckOptions { cases: args.cases.unwrap_or(checker.cases), seed: args.seed.unwrap_or(0), max_shrink_iters: args.max_shrink_iters.unwrap_or(checker.max_shrink_iters) };
+    let opts = CheckOptions {
+        cases: args.cases.unwrap_or(checker.cases),
+        seed: args.seed.unwrap_or(0),
+        max_shrink_iters: args.max_shrink_iters.unwrap_or(checker.max_shrink_iters),
+    };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(header(&checker, &opts).as_bytes());
     let _ = out.flush();

@@ -19,7 +19,11 @@ pub fn to_xml(checker: &Checker, reports: &[PropertyReport]) -> String {
     let mut o = String::new();
     o.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     o.push_str(&format!("<testsuites name=\"edgesim check\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{time:.3}\">\n", reports.len()));
-    o.push_str(&format!("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{time:.3}\">\n", escape(&suite), reports.len()));
+    o.push_str(&format!(
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"0\" time=\"{time:.3}\">\n",
+        escape(&suite),
+        reports.len()
+    ));
     for r in reports {
         let name = escape(&r.property.name());
         o.push_str(&format!("    <testcase classname=\"{}\" name=\"{name}\" time=\"{:.3}\"", escape(&suite), r.seconds));
@@ -28,10 +32,18 @@ pub fn to_xml(checker: &Checker, reports: &[PropertyReport]) -> String {
             Verdict::Held { cases } => o.push_str(&format!(">\n      <system-out>{cases} cases held</system-out>\n    </testcase>\n")),
             Verdict::Violated { case, reason, .. } => {
                 let message = format!("{reason} (minimal case: {case})");
-                o.push_str(&format!(">\n      <failure type=\"PropertyViolation\" message=\"{}\">{}</failure>\n    </testcase>\n", escape(&message), escape(&body)));
+                o.push_str(&format!(
+                    ">\n      <failure type=\"PropertyViolation\" message=\"{}\">{}</failure>\n    </testcase>\n",
+                    escape(&message),
+                    escape(&body)
+                ));
             }
             Verdict::Invalid { reason, .. } | Verdict::Aborted(reason) => {
-                o.push_str(&format!(">\n      <error type=\"BadInput\" message=\"{}\">{}</error>\n    </testcase>\n", escape(reason.lines().next().unwrap_or("")), escape(&body)));
+                o.push_str(&format!(
+                    ">\n      <error type=\"BadInput\" message=\"{}\">{}</error>\n    </testcase>\n",
+                    escape(reason.lines().next().unwrap_or("")),
+                    escape(&body)
+                ));
             }
         }
     }

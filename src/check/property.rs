@@ -42,7 +42,11 @@ pub const BUILTINS: [&str; 7] = [
 ];
 
 fn positive(name: &str, v: &str) -> Result<f64, String> {
-    v.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).ok_or_else(|| format!("`{name}` needs a non-negative number, e.g. {name}=3 (found `{v}`)"))
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.0)
+        .ok_or_else(|| format!("`{name}` needs a non-negative number, e.g. {name}=3 (found `{v}`)"))
 }
 
 impl Property {
@@ -75,7 +79,10 @@ impl Property {
                 Ok(Property::P99Below(d.as_secs_f64() * 1000.0))
             }
             "amplification-below" => Ok(Property::AmplificationBelow(positive(name, need(name, arg, "amplification-below=3")?)?)),
-            _ if name.contains('-') && !t.contains(['<', '>', '=', '&', '|']) => Err(format!("unknown property `{t}`; built-in properties: {}; or write a predicate such as `family_revocations == 0 && latency.p99_ms < 20000`", BUILTINS.join(", "))),
+            _ if name.contains('-') && !t.contains(['<', '>', '=', '&', '|']) => Err(format!(
+                "unknown property `{t}`; built-in properties: {}; or write a predicate such as `family_revocations == 0 && latency.p99_ms < 20000`",
+                BUILTINS.join(", ")
+            )),
             _ => {
                 let expr = Expr::parse(t).map_err(|e| format!("property `{t}`: {e}"))?;
                 Ok(Property::Expr { text: t.to_string(), expr })
@@ -115,13 +122,34 @@ impl Property {
         let verdict = |ok: bool, what: String| if ok { Ok(what) } else { Err(what) };
         match self {
             Property::NoFamilyRevocation => {
-                let orgs: Vec<String> = s.orgs.iter().filter(|o| o.family_revocations > 0).map(|o| format!("{} at {}", o.org, o.first_401_at_s.map(|t| format!("{t:.1}s")).unwrap_or("-".into()))).collect();
+                let orgs: Vec<String> = s
+                    .orgs
+                    .iter()
+                    .filter(|o| o.family_revocations > 0)
+                    .map(|o| format!("{} at {}", o.org, o.first_401_at_s.map(|t| format!("{t:.1}s")).unwrap_or("-".into())))
+                    .collect();
                 let first = s.first_revocation_at_s.map(|t| format!(", first at {t:.1}s")).unwrap_or_default();
-                verdict(s.family_revocations == 0, format!("family_revocations = {} (want 0){first}; reuse_detections = {}, lost_rotations = {}{}", s.family_revocations, s.reuse_detections, s.lost_rotations, if orgs.is_empty() { String::new() } else { format!("; orgs revoked (first 401): {}", orgs.join(", ")) }))
+                verdict(
+                    s.family_revocations == 0,
+                    format!(
+                        "family_revocations = {} (want 0){first}; reuse_detections = {}, lost_rotations = {}{}",
+                        s.family_revocations,
+                        s.reuse_detections,
+                        s.lost_rotations,
+                        if orgs.is_empty() { String::new() } else { format!("; orgs revoked (first 401): {}", orgs.join(", ")) }
+                    ),
+                )
             }
             Property::NoDuplicateSideEffects => {
                 let by: Vec<String> = s.duplicates_by_hop.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-                verdict(s.duplicate_side_effects == 0, format!("duplicate_side_effects = {} (want 0){}", s.duplicate_side_effects, if by.is_empty() { String::new() } else { format!("; retried by {}", by.join(", ")) }))
+                verdict(
+                    s.duplicate_side_effects == 0,
+                    format!(
+                        "duplicate_side_effects = {} (want 0){}",
+                        s.duplicate_side_effects,
+                        if by.is_empty() { String::new() } else { format!("; retried by {}", by.join(", ")) }
+                    ),
+                )
             }
             Property::NoManualReauth => verdict(
                 s.manual_reauths == 0 && s.sessions_needing_manual_reauth == 0 && s.orgs_needing_manual_reauth.is_empty(),
@@ -136,7 +164,9 @@ impl Property {
                 let worst = s.orgs.iter().max_by(|a, b| a.seconds_revoked.total_cmp(&b.seconds_revoked));
                 match worst {
                     None => Ok("no org".into()),
-                    Some(o) => verdict(o.seconds_revoked <= *max, format!("orgs.{}.seconds_revoked = {:.1} (want <= {})", o.org, o.seconds_revoked, fmt_num(*max))),
+                    Some(o) => {
+                        verdict(o.seconds_revoked <= *max, format!("orgs.{}.seconds_revoked = {:.1} (want <= {})", o.org, o.seconds_revoked, fmt_num(*max)))
+                    }
                 }
             }
             Property::P99Below(ms) => verdict(s.latency.p99_ms < *ms, format!("latency.p99_ms = {} (want < {})", fmt_num(s.latency.p99_ms), fmt_num(*ms))),

@@ -119,7 +119,9 @@ impl Checker {
         // the model refuses before any case runs.
         for high in [false, true] {
             let c = checker.space.corner(high, checker.model.simulation.seed);
-            checker.load_case(&c).map_err(|e| CheckError::Input(format!("the ranges give an invalid model at their {} end ({c}):\n{e}", if high { "high" } else { "low" })))?;
+            checker
+                .load_case(&c)
+                .map_err(|e| CheckError::Input(format!("the ranges give an invalid model at their {} end ({c}):\n{e}", if high { "high" } else { "low" })))?;
         }
         Ok(checker)
     }

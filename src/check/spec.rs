@@ -57,7 +57,8 @@ impl RawSpace {
         let mut space = CaseSpace { seeds: self.seeds.unwrap_or((1, 1_000_000)), load: self.load, ..Default::default() };
         let burst_set = self.burst_count.is_some() || self.burst_at.is_some() || self.burst_workload.is_some();
         if burst_set {
-            let count = self.burst_count.ok_or("a burst range needs `count`, e.g. burst = { count = [0, 200], at = [\"0s\", \"10m\"] } or --burst-count 0..200")?;
+            let count =
+                self.burst_count.ok_or("a burst range needs `count`, e.g. burst = { count = [0, 200], at = [\"0s\", \"10m\"] } or --burst-count 0..200")?;
             let ix = match self.burst_workload {
                 Some(i) => match model.workload.get(i).map(|w| &w.arrivals) {
                     Some(Arrivals::Burst { .. }) => i,
@@ -73,9 +74,17 @@ impl RawSpace {
         }
         let fault_set = self.fault_target.is_some() || self.fault_intensity.is_some() || self.fault_start.is_some() || self.fault_length.is_some();
         if fault_set {
-            let (component, kind) = self.fault_target.clone().ok_or("a fault range needs `component` and `kind`, e.g. fault = { component = \"idp\", kind = \"slow\", ... } or --fault idp:slow")?;
+            let (component, kind) = self
+                .fault_target
+                .clone()
+                .ok_or("a fault range needs `component` and `kind`, e.g. fault = { component = \"idp\", kind = \"slow\", ... } or --fault idp:slow")?;
             match (model.components.get(&component), kind) {
-                (None, _) => return Err(format!("fault component `{component}` is not a component of the model ({})", model.components.keys().cloned().collect::<Vec<_>>().join(", "))),
+                (None, _) => {
+                    return Err(format!(
+                        "fault component `{component}` is not a component of the model ({})",
+                        model.components.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                }
                 (Some(c), FaultKind::Restart | FaultKind::Errors) if !matches!(c, ComponentConfig::Service(_)) => {
                     return Err(format!("a `{}` fault applies to a service; `{component}` is a {}", kind.name(), c.kind_name()))
                 }
@@ -85,7 +94,12 @@ impl RawSpace {
                 FaultKind::Restart => (Milli(0), Milli(0)),
                 _ => self.fault_intensity.ok_or_else(|| {
                     let n = kind.intensity_name().expect("slow or errors");
-                    format!("a `{}` fault range needs `{n}`, e.g. {n} = {} (or --fault-{n} {})", kind.name(), if kind == FaultKind::Slow { "[1.0, 20.0]" } else { "[0.0, 0.5]" }, if kind == FaultKind::Slow { "1..20" } else { "0..0.5" })
+                    format!(
+                        "a `{}` fault range needs `{n}`, e.g. {n} = {} (or --fault-{n} {})",
+                        kind.name(),
+                        if kind == FaultKind::Slow { "[1.0, 20.0]" } else { "[0.0, 0.5]" },
+                        if kind == FaultKind::Slow { "1..20" } else { "0..0.5" }
+                    )
                 })?,
             };
             if kind == FaultKind::Slow && intensity.0 == Milli(0) {
@@ -182,7 +196,9 @@ fn seed_range(p: &Pair, single_means_count: bool) -> Result<(u64, u64), String> 
 fn setting_values(p: &Pair) -> Result<SettingValues, String> {
     match p {
         (Scalar::Int(a), Scalar::Int(b)) => ordered(*a, *b).map(|(a, b)| SettingValues::Int(a, b)),
-        (Scalar::Str(_), Scalar::Str(_)) | (Scalar::Int(0), Scalar::Str(_)) => pair_map(p, Scalar::duration).map(|(a, b)| SettingValues::Duration(a, b)).map_err(|e| format!("{e} (vary takes numbers or durations; `choose` takes a list of values)")),
+        (Scalar::Str(_), Scalar::Str(_)) | (Scalar::Int(0), Scalar::Str(_)) => pair_map(p, Scalar::duration)
+            .map(|(a, b)| SettingValues::Duration(a, b))
+            .map_err(|e| format!("{e} (vary takes numbers or durations; `choose` takes a list of values)")),
         _ => pair_map(p, Scalar::milli).map(|(a, b)| SettingValues::Number(a, b)),
     }
 }
@@ -249,7 +265,8 @@ pub mod cli {
     }
     /// `PATH=A,B,C`.
     pub fn choose(t: &str) -> Result<SettingRange, String> {
-        let (p, r) = t.split_once('=').ok_or_else(|| format!("--choose: `{t}` is not PATH=A,B,... (e.g. webhook.token_cache.refresh=concurrent,single-flight)"))?;
+        let (p, r) =
+            t.split_once('=').ok_or_else(|| format!("--choose: `{t}` is not PATH=A,B,... (e.g. webhook.token_cache.refresh=concurrent,single-flight)"))?;
         let values: Vec<String> = r.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
         if values.is_empty() {
             return Err(format!("--choose: `{t}` lists no value"));
@@ -275,7 +292,9 @@ impl Reader<'_> {
     fn pair(&self, path: &str, item: &Item) -> Result<Pair, ModelError> {
         let v = item.as_value().ok_or_else(|| self.error(path, item.span(), "expected a value or a [low, high] pair".into(), None))?;
         let sp = v.span();
-        let scalar = |v: &Value| Scalar::of_value(v).map_err(|e| self.error(path, v.span().or(sp.clone()), e, Some("a range is [low, high], e.g. [0.5, 3.0] or [\"0s\", \"60s\"]")));
+        let scalar = |v: &Value| {
+            Scalar::of_value(v).map_err(|e| self.error(path, v.span().or(sp.clone()), e, Some("a range is [low, high], e.g. [0.5, 3.0] or [\"0s\", \"60s\"]")))
+        };
         match v {
             Value::Array(a) if a.len() == 2 => Ok((scalar(a.get(0).expect("2"))?, scalar(a.get(1).expect("2"))?)),
             Value::Array(a) => Err(self.error(path, sp, format!("a range has two bounds, this list has {}", a.len()), Some("write [low, high]"))),
@@ -309,19 +328,41 @@ impl Reader<'_> {
                 }
                 "load" => raw.load = Some(self.conv(&path, item, pair_map(&self.pair(&path, item)?, Scalar::milli))?),
                 "burst" => {
-                    let b = item.as_table_like().ok_or_else(|| self.error(&path, key_span.clone(), "expected a table: burst = { count = [0, 200], at = [\"0s\", \"10m\"] }".into(), None))?;
+                    let b = item.as_table_like().ok_or_else(|| {
+                        self.error(&path, key_span.clone(), "expected a table: burst = { count = [0, 200], at = [\"0s\", \"10m\"] }".into(), None)
+                    })?;
                     for (bk, bi) in b.iter() {
                         let p = format!("{path}.{bk}");
                         match bk {
                             "count" => raw.burst_count = Some(self.conv(&p, bi, u32_range(&self.pair(&p, bi)?))?),
                             "at" => raw.burst_at = Some(self.conv(&p, bi, pair_map(&self.pair(&p, bi)?, Scalar::duration))?),
-                            "workload" => raw.burst_workload = Some(self.conv(&p, bi, self.pair(&p, bi)?.0.int().and_then(|i| usize::try_from(i).map_err(|_| "an index is >= 0".to_string())))?),
-                            other => return Err(self.error(&p, b.get_key_value(other).and_then(|(k, _)| k.span()), format!("unknown field `{other}`"), Some("burst takes count, at and workload (an index into [[workload]])"))),
+                            "workload" => {
+                                raw.burst_workload = Some(self.conv(
+                                    &p,
+                                    bi,
+                                    self.pair(&p, bi)?.0.int().and_then(|i| usize::try_from(i).map_err(|_| "an index is >= 0".to_string())),
+                                )?)
+                            }
+                            other => {
+                                return Err(self.error(
+                                    &p,
+                                    b.get_key_value(other).and_then(|(k, _)| k.span()),
+                                    format!("unknown field `{other}`"),
+                                    Some("burst takes count, at and workload (an index into [[workload]])"),
+                                ))
+                            }
                         }
                     }
                 }
                 "fault" => {
-                    let f = item.as_table_like().ok_or_else(|| self.error(&path, key_span.clone(), "expected a table: fault = { component = \"idp\", kind = \"slow\", factor = [1.0, 20.0], length = [\"0s\", \"60s\"] }".into(), None))?;
+                    let f = item.as_table_like().ok_or_else(|| {
+                        self.error(
+                            &path,
+                            key_span.clone(),
+                            "expected a table: fault = { component = \"idp\", kind = \"slow\", factor = [1.0, 20.0], length = [\"0s\", \"60s\"] }".into(),
+                            None,
+                        )
+                    })?;
                     let (mut component, mut kind) = (None, None);
                     for (fk, fi) in f.iter() {
                         let p = format!("{path}.{fk}");
@@ -332,17 +373,31 @@ impl Reader<'_> {
                             "start" | "at" => raw.fault_start = Some(self.conv(&p, fi, pair_map(&self.pair(&p, fi)?, Scalar::duration))?),
                             "length" | "down_for" => raw.fault_length = Some(self.conv(&p, fi, pair_map(&self.pair(&p, fi)?, Scalar::duration))?),
                             other => {
-                                return Err(self.error(&p, f.get_key_value(other).and_then(|(k, _)| k.span()), format!("unknown field `{other}`"), Some("fault takes component, kind (slow, errors, restart), factor (slow) or rate (errors), start and length")))
+                                return Err(self.error(
+                                    &p,
+                                    f.get_key_value(other).and_then(|(k, _)| k.span()),
+                                    format!("unknown field `{other}`"),
+                                    Some("fault takes component, kind (slow, errors, restart), factor (slow) or rate (errors), start and length"),
+                                ))
                             }
                         }
                     }
                     match (component, kind) {
                         (Some(c), Some(k)) => raw.fault_target = Some((c, k)),
-                        _ => return Err(self.error(&path, key_span.clone(), "a fault range needs `component` and `kind`".into(), Some("e.g. fault = { component = \"idp\", kind = \"slow\", factor = [1.0, 20.0], length = [\"0s\", \"60s\"] }"))),
+                        _ => {
+                            return Err(self.error(
+                                &path,
+                                key_span.clone(),
+                                "a fault range needs `component` and `kind`".into(),
+                                Some("e.g. fault = { component = \"idp\", kind = \"slow\", factor = [1.0, 20.0], length = [\"0s\", \"60s\"] }"),
+                            ))
+                        }
                     }
                 }
                 "vary" => {
-                    let v = item.as_table_like().ok_or_else(|| self.error(&path, key_span.clone(), "expected a table of ranges: vary = { \"idp.grace\" = [\"0s\", \"60s\"] }".into(), None))?;
+                    let v = item.as_table_like().ok_or_else(|| {
+                        self.error(&path, key_span.clone(), "expected a table of ranges: vary = { \"idp.grace\" = [\"0s\", \"60s\"] }".into(), None)
+                    })?;
                     for (sk, si) in v.iter() {
                         let p = format!("{path}.{sk}");
                         let values = self.conv(&p, si, setting_values(&self.pair(&p, si)?))?;
@@ -350,15 +405,32 @@ impl Reader<'_> {
                     }
                 }
                 "choose" => {
-                    let v = item.as_table_like().ok_or_else(|| self.error(&path, key_span.clone(), "expected a table of lists: choose = { \"webhook.token_cache.refresh\" = [\"concurrent\", \"single-flight\"] }".into(), None))?;
+                    let v = item.as_table_like().ok_or_else(|| {
+                        self.error(
+                            &path,
+                            key_span.clone(),
+                            "expected a table of lists: choose = { \"webhook.token_cache.refresh\" = [\"concurrent\", \"single-flight\"] }".into(),
+                            None,
+                        )
+                    })?;
                     for (sk, si) in v.iter() {
                         let p = format!("{path}.{sk}");
-                        let arr = si.as_array().filter(|a| !a.is_empty()).ok_or_else(|| self.error(&p, si.as_value().and_then(|v| v.span()), "expected a non-empty list of values".into(), None))?;
+                        let arr = si
+                            .as_array()
+                            .filter(|a| !a.is_empty())
+                            .ok_or_else(|| self.error(&p, si.as_value().and_then(|v| v.span()), "expected a non-empty list of values".into(), None))?;
                         raw.settings.push(SettingRange { path: sk.to_string(), values: SettingValues::OneOf(arr.iter().map(choice_text).collect()) });
                     }
                 }
                 "properties" => {
-                    let arr = item.as_array().ok_or_else(|| self.error(&path, item.as_value().and_then(|v| v.span()), "expected a list of strings".into(), Some("properties = [\"no-family-revocation\", \"latency.p99_ms < 20000\"]")))?;
+                    let arr = item.as_array().ok_or_else(|| {
+                        self.error(
+                            &path,
+                            item.as_value().and_then(|v| v.span()),
+                            "expected a list of strings".into(),
+                            Some("properties = [\"no-family-revocation\", \"latency.p99_ms < 20000\"]"),
+                        )
+                    })?;
                     for v in arr.iter() {
                         raw.properties.push(v.as_str().map(String::from).ok_or_else(|| self.error(&path, v.span(), "expected a string".into(), None))?);
                     }
@@ -415,7 +487,9 @@ pub fn split_check(text: &str, file: &str) -> Result<(String, RawSpace), ModelEr
     let Ok(doc) = ImDocument::parse(text.to_string()) else { return Ok((text.to_string(), RawSpace::default())) };
     let Some((key, item)) = doc.as_table().get_key_value("check") else { return Ok((text.to_string(), RawSpace::default())) };
     let reader = Reader { text, file };
-    let table = item.as_table_like().ok_or_else(|| reader.error("check", key.span(), "`check` must be a table: [check]".into(), Some("see README.md, \"Property checks\"")))?;
+    let table = item
+        .as_table_like()
+        .ok_or_else(|| reader.error("check", key.span(), "`check` must be a table: [check]".into(), Some("see README.md, \"Property checks\"")))?;
     let raw = reader.read(table)?;
     let mut bytes = text.as_bytes().to_vec();
     match item {

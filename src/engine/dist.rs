@@ -65,10 +65,7 @@ pub enum Dist {
     Exponential { mean: SimDuration },
     /// Normal truncated at zero (not clamped: negative draws are redrawn, see [`Dist::sample`]).
     /// `mean` and `std_dev` are those of the untruncated normal.
-    Normal {
-        mean: SimDuration,
-        std_dev: SimDuration,
-    },
+    Normal { mean: SimDuration, std_dev: SimDuration },
     /// `exp(N(mu, sigma^2))` seconds: `mu` and `sigma` are the mean and standard deviation of
     /// ln(seconds), so the median is `exp(mu)` seconds.
     Lognormal { mu: f64, sigma: f64 },
@@ -119,9 +116,7 @@ impl Dist {
             check_weight(i, *w)?;
         }
         let total: f64 = parts.iter().map(|(w, _)| w).sum();
-        let d = Dist::Mixture {
-            parts: parts.into_iter().map(|(w, d)| (w / total, d)).collect(),
-        };
+        let d = Dist::Mixture { parts: parts.into_iter().map(|(w, d)| (w / total, d)).collect() };
         d.validate()?;
         Ok(d)
     }
@@ -168,8 +163,7 @@ impl Dist {
                 }
                 for (i, (w, d)) in parts.iter().enumerate() {
                     check_weight(i, *w)?;
-                    d.validate()
-                        .map_err(|e| format!("mixture: part {i}: {e}"))?;
+                    d.validate().map_err(|e| format!("mixture: part {i}: {e}"))?;
                 }
                 let total: f64 = parts.iter().map(|(w, _)| w).sum();
                 if (total - 1.0).abs() > WEIGHT_SUM_TOLERANCE {
@@ -285,36 +279,16 @@ impl Dist {
     /// # Panics
     /// If `k` is not finite and positive; validate factors where they are parsed.
     pub fn scaled(&self, k: f64) -> Dist {
-        assert!(
-            k.is_finite() && k > 0.0,
-            "Dist::scaled: factor must be finite and positive, got {k}"
-        );
+        assert!(k.is_finite() && k > 0.0, "Dist::scaled: factor must be finite and positive, got {k}");
         match self {
-            Dist::Constant { value } => Dist::Constant {
-                value: value.mul_f64(k),
-            },
-            Dist::Uniform { low, high } => Dist::Uniform {
-                low: low.mul_f64(k),
-                high: high.mul_f64(k),
-            },
-            Dist::Exponential { mean } => Dist::Exponential {
-                mean: mean.mul_f64(k),
-            },
-            Dist::Normal { mean, std_dev } => Dist::Normal {
-                mean: mean.mul_f64(k),
-                std_dev: std_dev.mul_f64(k),
-            },
+            Dist::Constant { value } => Dist::Constant { value: value.mul_f64(k) },
+            Dist::Uniform { low, high } => Dist::Uniform { low: low.mul_f64(k), high: high.mul_f64(k) },
+            Dist::Exponential { mean } => Dist::Exponential { mean: mean.mul_f64(k) },
+            Dist::Normal { mean, std_dev } => Dist::Normal { mean: mean.mul_f64(k), std_dev: std_dev.mul_f64(k) },
             // Scaling a lognormal shifts its log: exact, with no rounding at all.
-            Dist::Lognormal { mu, sigma } => Dist::Lognormal {
-                mu: mu + k.ln(),
-                sigma: *sigma,
-            },
-            Dist::Empirical { points } => Dist::Empirical {
-                points: points.iter().map(|&(p, d)| (p, d.mul_f64(k))).collect(),
-            },
-            Dist::Mixture { parts } => Dist::Mixture {
-                parts: parts.iter().map(|(w, d)| (*w, d.scaled(k))).collect(),
-            },
+            Dist::Lognormal { mu, sigma } => Dist::Lognormal { mu: mu + k.ln(), sigma: *sigma },
+            Dist::Empirical { points } => Dist::Empirical { points: points.iter().map(|&(p, d)| (p, d.mul_f64(k))).collect() },
+            Dist::Mixture { parts } => Dist::Mixture { parts: parts.iter().map(|(w, d)| (*w, d.scaled(k))).collect() },
         }
     }
 }
@@ -413,10 +387,7 @@ fn erfc(x: f64) -> f64 {
         + t * (1.000_023_68
             + t * (0.374_091_96
                 + t * (0.096_784_18
-                    + t * (-0.186_288_06
-                        + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+                    + t * (-0.186_288_06 + t * (0.278_868_07 + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let r = t * poly.exp();
     if x >= 0.0 {
         r
@@ -493,23 +464,14 @@ impl TryFrom<RawDist> for Dist {
             Spec::Uniform { low, high } => Dist::Uniform { low, high },
             Spec::Exponential { mean } => Dist::Exponential { mean },
             Spec::Normal { mean, std_dev } => Dist::Normal { mean, std_dev },
-            Spec::Lognormal {
-                median,
-                p99,
-                mu,
-                sigma,
-            } => match (median, p99, mu, sigma) {
-                (Some(median), Some(p99), None, None) => {
-                    return Dist::lognormal_median_p99(median, p99)
-                }
+            Spec::Lognormal { median, p99, mu, sigma } => match (median, p99, mu, sigma) {
+                (Some(median), Some(p99), None, None) => return Dist::lognormal_median_p99(median, p99),
                 (None, None, Some(mu), Some(sigma)) => Dist::Lognormal { mu, sigma },
                 _ => {
-                    return Err(
-                        "lognormal: expected either `median` and `p99`, or `mu` and \
+                    return Err("lognormal: expected either `median` and `p99`, or `mu` and \
                                 `sigma` (of ln seconds), and not a mix of the two; hint: \
                                 { dist = \"lognormal\", median = \"20ms\", p99 = \"200ms\" }"
-                            .to_string(),
-                    )
+                        .to_string())
                 }
             },
             Spec::Empirical { quantiles } => Dist::Empirical { points: quantiles },
@@ -518,8 +480,7 @@ impl TryFrom<RawDist> for Dist {
                     .into_iter()
                     .enumerate()
                     .map(|(i, p)| {
-                        let d = Dist::try_from(p.dist)
-                            .map_err(|e| format!("mixture: part {i}: {e}"))?;
+                        let d = Dist::try_from(p.dist).map_err(|e| format!("mixture: part {i}: {e}"))?;
                         Ok((p.weight, d))
                     })
                     .collect::<Result<Vec<_>, String>>()?;
@@ -536,34 +497,13 @@ impl From<&Dist> for RawDist {
         let spec = match d {
             // The bare-string form is the one people write, and the shortest to read back.
             Dist::Constant { value } => return RawDist::Bare(*value),
-            Dist::Uniform { low, high } => Spec::Uniform {
-                low: *low,
-                high: *high,
-            },
+            Dist::Uniform { low, high } => Spec::Uniform { low: *low, high: *high },
             Dist::Exponential { mean } => Spec::Exponential { mean: *mean },
-            Dist::Normal { mean, std_dev } => Spec::Normal {
-                mean: *mean,
-                std_dev: *std_dev,
-            },
+            Dist::Normal { mean, std_dev } => Spec::Normal { mean: *mean, std_dev: *std_dev },
             // mu/sigma is the exact stored form; going back to median/p99 would round.
-            Dist::Lognormal { mu, sigma } => Spec::Lognormal {
-                median: None,
-                p99: None,
-                mu: Some(*mu),
-                sigma: Some(*sigma),
-            },
-            Dist::Empirical { points } => Spec::Empirical {
-                quantiles: points.clone(),
-            },
-            Dist::Mixture { parts } => Spec::Mixture {
-                parts: parts
-                    .iter()
-                    .map(|(w, d)| PartSpec {
-                        weight: *w,
-                        dist: RawDist::from(d),
-                    })
-                    .collect(),
-            },
+            Dist::Lognormal { mu, sigma } => Spec::Lognormal { median: None, p99: None, mu: Some(*mu), sigma: Some(*sigma) },
+            Dist::Empirical { points } => Spec::Empirical { quantiles: points.clone() },
+            Dist::Mixture { parts } => Spec::Mixture { parts: parts.iter().map(|(w, d)| PartSpec { weight: *w, dist: RawDist::from(d) }).collect() },
         };
         RawDist::Table(spec)
     }
@@ -584,15 +524,7 @@ impl Serialize for Dist {
     }
 }
 
-const DIST_NAMES: &[&str] = &[
-    "constant",
-    "uniform",
-    "exponential",
-    "normal",
-    "lognormal",
-    "empirical",
-    "mixture",
-];
+const DIST_NAMES: &[&str] = &["constant", "uniform", "exponential", "normal", "lognormal", "empirical", "mixture"];
 
 impl<'de> Deserialize<'de> for RawDist {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -658,9 +590,7 @@ mod tests {
     }
 
     fn parse(value: &str) -> Result<Dist, String> {
-        toml::from_str::<Wrapper>(&format!("latency = {value}"))
-            .map(|w| w.latency)
-            .map_err(|e| e.to_string())
+        toml::from_str::<Wrapper>(&format!("latency = {value}")).map(|w| w.latency).map_err(|e| e.to_string())
     }
 
     fn rng(seed: u64) -> ChaCha12Rng {
@@ -675,62 +605,18 @@ mod tests {
     fn examples() -> Vec<(&'static str, Dist)> {
         vec![
             ("constant", Dist::constant(MS(20))),
-            (
-                "uniform",
-                Dist::Uniform {
-                    low: MS(10),
-                    high: MS(30),
-                },
-            ),
+            ("uniform", Dist::Uniform { low: MS(10), high: MS(30) }),
             ("exponential", Dist::exponential(MS(50))),
-            (
-                "normal (mildly truncated)",
-                Dist::Normal {
-                    mean: MS(50),
-                    std_dev: MS(10),
-                },
-            ),
+            ("normal (mildly truncated)", Dist::Normal { mean: MS(50), std_dev: MS(10) }),
             (
                 // a = 1: the truncation moves the mean by ~2.9ms, so the closed form is exercised.
                 "normal (heavily truncated)",
-                Dist::Normal {
-                    mean: MS(10),
-                    std_dev: MS(10),
-                },
+                Dist::Normal { mean: MS(10), std_dev: MS(10) },
             ),
-            (
-                "half-normal",
-                Dist::Normal {
-                    mean: SimDuration::ZERO,
-                    std_dev: MS(10),
-                },
-            ),
-            (
-                "lognormal",
-                Dist::Lognormal {
-                    mu: -3.9,
-                    sigma: 0.9,
-                },
-            ),
-            (
-                "empirical",
-                Dist::Empirical {
-                    points: vec![
-                        (0.0, MS(5)),
-                        (0.5, MS(20)),
-                        (0.99, MS(200)),
-                        (1.0, MS(1000)),
-                    ],
-                },
-            ),
-            (
-                "mixture",
-                Dist::mixture(vec![
-                    (0.99, Dist::constant(MS(20))),
-                    (0.01, Dist::exponential(MS(1000))),
-                ])
-                .unwrap(),
-            ),
+            ("half-normal", Dist::Normal { mean: SimDuration::ZERO, std_dev: MS(10) }),
+            ("lognormal", Dist::Lognormal { mu: -3.9, sigma: 0.9 }),
+            ("empirical", Dist::Empirical { points: vec![(0.0, MS(5)), (0.5, MS(20)), (0.99, MS(200)), (1.0, MS(1000))] }),
+            ("mixture", Dist::mixture(vec![(0.99, Dist::constant(MS(20))), (0.01, Dist::exponential(MS(1000)))]).unwrap()),
         ]
     }
 
@@ -752,10 +638,7 @@ mod tests {
             let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (N - 1) as f64;
             let tol = 5.0 * (var / N as f64).sqrt() + 1e-6;
             let expected = d.mean_secs();
-            assert!(
-                (mean - expected).abs() <= tol,
-                "{name}: sample mean {mean} vs mean_secs {expected} (tolerance {tol})"
-            );
+            assert!((mean - expected).abs() <= tol, "{name}: sample mean {mean} vs mean_secs {expected} (tolerance {tol})");
         }
     }
 
@@ -763,48 +646,27 @@ mod tests {
     fn closed_form_means() {
         let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
         // Half-normal: sd * sqrt(2 / pi).
-        let half = Dist::Normal {
-            mean: SimDuration::ZERO,
-            std_dev: MS(10),
-        };
-        assert!(close(
-            half.mean_secs(),
-            0.010 * (2.0 / std::f64::consts::PI).sqrt()
-        ));
+        let half = Dist::Normal { mean: SimDuration::ZERO, std_dev: MS(10) };
+        assert!(close(half.mean_secs(), 0.010 * (2.0 / std::f64::consts::PI).sqrt()));
         // Zero spread: the mean itself.
-        let flat = Dist::Normal {
-            mean: MS(10),
-            std_dev: SimDuration::ZERO,
-        };
+        let flat = Dist::Normal { mean: MS(10), std_dev: SimDuration::ZERO };
         assert!(close(flat.mean_secs(), 0.010));
         // Lognormal: exp(mu + sigma^2 / 2).
-        let ln = Dist::Lognormal {
-            mu: -3.0,
-            sigma: 1.0,
-        };
+        let ln = Dist::Lognormal { mu: -3.0, sigma: 1.0 };
         assert!(close(ln.mean_secs(), (-2.5f64).exp()));
         // Empirical: uniform 0..1s written as a table has mean 0.5s.
-        let emp = Dist::Empirical {
-            points: vec![(0.0, SimDuration::ZERO), (1.0, MS(1000))],
-        };
+        let emp = Dist::Empirical { points: vec![(0.0, SimDuration::ZERO), (1.0, MS(1000))] };
         assert!(close(emp.mean_secs(), 0.5));
     }
 
     #[test]
     fn erfc_matches_reference_values() {
         // Reference values from Abramowitz & Stegun / high-precision tables.
-        for (x, want) in [
-            (0.0, 1.0),
-            (0.5, 0.479_500_122_186_953_5),
-            (1.0, 0.157_299_207_050_285_1),
-            (2.0, 0.004_677_734_981_047_266),
-            (-1.0, 1.842_700_792_949_715),
-        ] {
+        for (x, want) in
+            [(0.0, 1.0), (0.5, 0.479_500_122_186_953_5), (1.0, 0.157_299_207_050_285_1), (2.0, 0.004_677_734_981_047_266), (-1.0, 1.842_700_792_949_715)]
+        {
             let got = erfc(x);
-            assert!(
-                ((got - want) / want).abs() < 1.2e-7,
-                "erfc({x}) = {got}, want {want}"
-            );
+            assert!(((got - want) / want).abs() < 1.2e-7, "erfc({x}) = {got}, want {want}");
         }
         assert!((std_normal_cdf(1.959_963_985) - 0.975).abs() < 1e-7);
     }
@@ -843,28 +705,19 @@ mod tests {
     fn lognormal_median_p99_recovers_quantiles() {
         const N: usize = 200_000;
         let d = parse(r#"{ dist = "lognormal", median = "20ms", p99 = "200ms" }"#).unwrap();
-        let Dist::Lognormal { sigma, .. } = d else {
-            panic!("expected a lognormal, got {d:?}")
-        };
+        let Dist::Lognormal { sigma, .. } = d else { panic!("expected a lognormal, got {d:?}") };
         let mut xs = samples_secs(&d, N, 11);
         xs.sort_by(f64::total_cmp);
         for (p, z, want) in [(0.5, 0.0, 0.020), (0.99, Z_P99, 0.200)] {
             let got = xs[(p * N as f64) as usize];
             let tol = 5.0 * (p * (1.0 - p) / N as f64).sqrt() * sigma / std_normal_pdf(z);
-            assert!(
-                (got / want).ln().abs() <= tol,
-                "p{}: sample {got}s vs {want}s (ln tolerance {tol})",
-                p * 100.0
-            );
+            assert!((got / want).ln().abs() <= tol, "p{}: sample {got}s vs {want}s (ln tolerance {tol})", p * 100.0);
         }
     }
 
     #[test]
     fn uniform_stays_inside_bounds_and_reaches_both_ends() {
-        let d = Dist::Uniform {
-            low: MS(10),
-            high: MS(30),
-        };
+        let d = Dist::Uniform { low: MS(10), high: MS(30) };
         let mut r = rng(3);
         let xs: Vec<SimDuration> = (0..200_000).map(|_| d.sample(&mut r)).collect();
         let (lo, hi) = (*xs.iter().min().unwrap(), *xs.iter().max().unwrap());
@@ -878,10 +731,7 @@ mod tests {
     /// P(0 <= X < 0.5us) ~ 4e-5 there.
     #[test]
     fn truncated_normal_rejects_rather_than_clamps() {
-        let d = Dist::Normal {
-            mean: SimDuration::ZERO,
-            std_dev: MS(10),
-        };
+        let d = Dist::Normal { mean: SimDuration::ZERO, std_dev: MS(10) };
         let mut r = rng(5);
         let n = 100_000;
         let zeros = (0..n).filter(|_| d.sample(&mut r).is_zero()).count();
@@ -890,10 +740,7 @@ mod tests {
 
     #[test]
     fn empirical_stays_within_table_and_hits_quantiles() {
-        let d = parse(
-            r#"{ dist = "empirical", quantiles = [[0.0, "5ms"], [0.5, "20ms"], [0.99, "200ms"], [1.0, "1s"]] }"#,
-        )
-        .unwrap();
+        let d = parse(r#"{ dist = "empirical", quantiles = [[0.0, "5ms"], [0.5, "20ms"], [0.99, "200ms"], [1.0, "1s"]] }"#).unwrap();
         let mut xs = samples_secs(&d, 100_000, 13);
         xs.sort_by(f64::total_cmp);
         assert!(xs[0] >= 0.005 && xs[xs.len() - 1] <= 1.0);
@@ -918,11 +765,7 @@ mod tests {
             assert!((a - b).abs() <= 1e-6 * a.max(1.0), "{name}: {a} vs {b}");
         }
         assert_eq!(Dist::constant(MS(20)).scaled(2.5), Dist::constant(MS(50)));
-        let slow = Dist::Lognormal {
-            mu: -3.9,
-            sigma: 0.9,
-        }
-        .scaled(2.0);
+        let slow = Dist::Lognormal { mu: -3.9, sigma: 0.9 }.scaled(2.0);
         match slow {
             Dist::Lognormal { mu, sigma } => {
                 assert!((mu - (-3.9 + 2f64.ln())).abs() < 1e-12 && sigma == 0.9)
@@ -942,79 +785,31 @@ mod tests {
         let cases: Vec<(&str, Dist)> = vec![
             (r#""20ms""#, Dist::constant(MS(20))),
             ("0", Dist::constant(SimDuration::ZERO)),
-            (
-                r#"{ dist = "constant", value = "20ms" }"#,
-                Dist::constant(MS(20)),
-            ),
-            (
-                r#"{ dist = "uniform", low = "10ms", high = "30ms" }"#,
-                Dist::Uniform {
-                    low: MS(10),
-                    high: MS(30),
-                },
-            ),
-            (
-                r#"{ dist = "exponential", mean = "50ms" }"#,
-                Dist::exponential(MS(50)),
-            ),
-            (
-                r#"{ dist = "normal", mean = "50ms", std_dev = "10ms" }"#,
-                Dist::Normal {
-                    mean: MS(50),
-                    std_dev: MS(10),
-                },
-            ),
-            (
-                r#"{ dist = "lognormal", median = "20ms", p99 = "200ms" }"#,
-                Dist::Lognormal {
-                    mu: 0.02f64.ln(),
-                    sigma: 10f64.ln() / Z_P99,
-                },
-            ),
-            (
-                r#"{ dist = "lognormal", mu = -3.9, sigma = 0.9 }"#,
-                Dist::Lognormal {
-                    mu: -3.9,
-                    sigma: 0.9,
-                },
-            ),
+            (r#"{ dist = "constant", value = "20ms" }"#, Dist::constant(MS(20))),
+            (r#"{ dist = "uniform", low = "10ms", high = "30ms" }"#, Dist::Uniform { low: MS(10), high: MS(30) }),
+            (r#"{ dist = "exponential", mean = "50ms" }"#, Dist::exponential(MS(50))),
+            (r#"{ dist = "normal", mean = "50ms", std_dev = "10ms" }"#, Dist::Normal { mean: MS(50), std_dev: MS(10) }),
+            (r#"{ dist = "lognormal", median = "20ms", p99 = "200ms" }"#, Dist::Lognormal { mu: 0.02f64.ln(), sigma: 10f64.ln() / Z_P99 }),
+            (r#"{ dist = "lognormal", mu = -3.9, sigma = 0.9 }"#, Dist::Lognormal { mu: -3.9, sigma: 0.9 }),
             (
                 // Integers where floats are expected are fine.
                 r#"{ dist = "lognormal", mu = -3, sigma = 1 }"#,
-                Dist::Lognormal {
-                    mu: -3.0,
-                    sigma: 1.0,
-                },
+                Dist::Lognormal { mu: -3.0, sigma: 1.0 },
             ),
             (
                 r#"{ dist = "empirical", quantiles = [[0.0, "5ms"], [0.5, "20ms"], [0.99, "200ms"], [1.0, "1s"]] }"#,
-                Dist::Empirical {
-                    points: vec![
-                        (0.0, MS(5)),
-                        (0.5, MS(20)),
-                        (0.99, MS(200)),
-                        (1.0, MS(1000)),
-                    ],
-                },
+                Dist::Empirical { points: vec![(0.0, MS(5)), (0.5, MS(20)), (0.99, MS(200)), (1.0, MS(1000))] },
             ),
             (
                 r#"{ dist = "mixture", parts = [ { weight = 0.99, dist = "20ms" }, { weight = 0.01, dist = { dist = "constant", value = "1s" } } ] }"#,
-                Dist::Mixture {
-                    parts: vec![
-                        (0.99, Dist::constant(MS(20))),
-                        (0.01, Dist::constant(MS(1000))),
-                    ],
-                },
+                Dist::Mixture { parts: vec![(0.99, Dist::constant(MS(20))), (0.01, Dist::constant(MS(1000)))] },
             ),
         ];
         for (text, want) in cases {
             let got = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             match (&got, &want) {
                 (Dist::Lognormal { mu: a, sigma: b }, Dist::Lognormal { mu: c, sigma: d }) => {
-                    assert!(
-                        (a - c).abs() < 1e-12 && (b - d).abs() < 1e-12,
-                        "{text}: {got:?}"
-                    )
+                    assert!((a - c).abs() < 1e-12 && (b - d).abs() < 1e-12, "{text}: {got:?}")
                 }
                 _ => assert_eq!(got, want, "{text}"),
             }
@@ -1029,15 +824,7 @@ mod tests {
         )
         .unwrap();
         // Weights are normalised on the way in.
-        assert_eq!(
-            w.latency,
-            Dist::Mixture {
-                parts: vec![
-                    (0.75, Dist::constant(MS(10))),
-                    (0.25, Dist::exponential(MS(1000)))
-                ]
-            }
-        );
+        assert_eq!(w.latency, Dist::Mixture { parts: vec![(0.75, Dist::constant(MS(10))), (0.25, Dist::exponential(MS(1000)))] });
     }
 
     #[test]
@@ -1062,80 +849,32 @@ mod tests {
     #[test]
     fn invalid_specs_fail_at_parse_time_with_useful_messages() {
         let cases = [
-            (
-                r#"{ dist = "uniform", low = "30ms", high = "10ms" }"#,
-                "swap",
-            ),
+            (r#"{ dist = "uniform", low = "30ms", high = "10ms" }"#, "swap"),
             (r#"{ dist = "exponential", mean = "-5ms" }"#, "negative"),
-            (
-                r#"{ dist = "normal", mean = "50ms", std_dev = 10 }"#,
-                "unit",
-            ),
-            (
-                r#"{ dist = "lognormal", median = "200ms", p99 = "20ms" }"#,
-                "swapped",
-            ),
-            (
-                r#"{ dist = "lognormal", median = "0", p99 = "20ms" }"#,
-                "positive",
-            ),
+            (r#"{ dist = "normal", mean = "50ms", std_dev = 10 }"#, "unit"),
+            (r#"{ dist = "lognormal", median = "200ms", p99 = "20ms" }"#, "swapped"),
+            (r#"{ dist = "lognormal", median = "0", p99 = "20ms" }"#, "positive"),
             (r#"{ dist = "lognormal", mu = nan, sigma = 0.9 }"#, "finite"),
-            (
-                r#"{ dist = "lognormal", mu = -3.9, sigma = -0.9 }"#,
-                "non-negative",
-            ),
+            (r#"{ dist = "lognormal", mu = -3.9, sigma = -0.9 }"#, "non-negative"),
             (r#"{ dist = "lognormal", mu = -3.9, sigma = inf }"#, "sigma"),
-            (
-                r#"{ dist = "lognormal", median = "20ms", sigma = 0.9 }"#,
-                "either",
-            ),
+            (r#"{ dist = "lognormal", median = "20ms", sigma = 0.9 }"#, "either"),
             (r#"{ dist = "lognormal", mu = -3.9 }"#, "either"),
             (r#"{ dist = "empirical", quantiles = [] }"#, "at least two"),
-            (
-                r#"{ dist = "empirical", quantiles = [[0.1, "5ms"], [1.0, "1s"]] }"#,
-                "first",
-            ),
-            (
-                r#"{ dist = "empirical", quantiles = [[0.0, "5ms"], [0.9, "1s"]] }"#,
-                "last",
-            ),
-            (
-                r#"{ dist = "empirical", quantiles = [[0.0, "5ms"], [0.5, "6ms"], [0.5, "7ms"], [1.0, "1s"]] }"#,
-                "strictly increasing",
-            ),
-            (
-                r#"{ dist = "empirical", quantiles = [[0.0, "5ms"], [0.5, "50ms"], [1.0, "20ms"]] }"#,
-                "non-decreasing",
-            ),
-            (
-                r#"{ dist = "empirical", quantiles = [[0.0, "5ms"], [99, "1s"]] }"#,
-                "outside",
-            ),
-            (
-                r#"{ dist = "empirical", quantiles = [[0.0, "5ms"], [nan, "1s"]] }"#,
-                "outside",
-            ),
+            (r#"{ dist = "empirical", quantiles = [[0.1, "5ms"], [1.0, "1s"]] }"#, "first"),
+            (r#"{ dist = "empirical", quantiles = [[0.0, "5ms"], [0.9, "1s"]] }"#, "last"),
+            (r#"{ dist = "empirical", quantiles = [[0.0, "5ms"], [0.5, "6ms"], [0.5, "7ms"], [1.0, "1s"]] }"#, "strictly increasing"),
+            (r#"{ dist = "empirical", quantiles = [[0.0, "5ms"], [0.5, "50ms"], [1.0, "20ms"]] }"#, "non-decreasing"),
+            (r#"{ dist = "empirical", quantiles = [[0.0, "5ms"], [99, "1s"]] }"#, "outside"),
+            (r#"{ dist = "empirical", quantiles = [[0.0, "5ms"], [nan, "1s"]] }"#, "outside"),
             (r#"{ dist = "mixture", parts = [] }"#, "at least one part"),
-            (
-                r#"{ dist = "mixture", parts = [ { weight = 0.0, dist = "1s" } ] }"#,
-                "positive",
-            ),
-            (
-                r#"{ dist = "mixture", parts = [ { weight = -1.0, dist = "1s" } ] }"#,
-                "positive",
-            ),
-            (
-                r#"{ dist = "mixture", parts = [ { weight = inf, dist = "1s" } ] }"#,
-                "finite",
-            ),
+            (r#"{ dist = "mixture", parts = [ { weight = 0.0, dist = "1s" } ] }"#, "positive"),
+            (r#"{ dist = "mixture", parts = [ { weight = -1.0, dist = "1s" } ] }"#, "positive"),
+            (r#"{ dist = "mixture", parts = [ { weight = inf, dist = "1s" } ] }"#, "finite"),
             (
                 r#"{ dist = "mixture", parts = [ { weight = 0.5, dist = "1s" }, { weight = 0.5, dist = { dist = "uniform", low = "2s", high = "1s" } } ] }"#,
                 "mixture: part 1: uniform: low",
             ),
-            (
-                r#"{ dist = "mixture", parts = [ { weight = 1.0, dist = "constant", value = "1s" } ] }"#,
-                "distribution name",
-            ),
+            (r#"{ dist = "mixture", parts = [ { weight = 1.0, dist = "constant", value = "1s" } ] }"#, "distribution name"),
             (r#""20""#, "unit"),
         ];
         for (text, word) in cases {
@@ -1148,33 +887,12 @@ mod tests {
 
     #[test]
     fn validate_catches_hand_built_values() {
-        assert!(Dist::Uniform {
-            low: MS(2),
-            high: MS(1)
-        }
-        .validate()
-        .unwrap_err()
-        .contains("low"));
-        let unnormalised = Dist::Mixture {
-            parts: vec![(1.0, Dist::constant(MS(1))), (3.0, Dist::constant(MS(2)))],
-        };
+        assert!(Dist::Uniform { low: MS(2), high: MS(1) }.validate().unwrap_err().contains("low"));
+        let unnormalised = Dist::Mixture { parts: vec![(1.0, Dist::constant(MS(1))), (3.0, Dist::constant(MS(2)))] };
         assert!(unnormalised.validate().unwrap_err().contains("sum to 1"));
-        let fixed = Dist::mixture(vec![
-            (1.0, Dist::constant(MS(1))),
-            (3.0, Dist::constant(MS(2))),
-        ]);
-        assert_eq!(
-            fixed.unwrap(),
-            Dist::Mixture {
-                parts: vec![(0.25, Dist::constant(MS(1))), (0.75, Dist::constant(MS(2)))]
-            }
-        );
-        assert!(Dist::Empirical {
-            points: vec![(0.0, MS(1))]
-        }
-        .validate()
-        .unwrap_err()
-        .contains("at least two"));
+        let fixed = Dist::mixture(vec![(1.0, Dist::constant(MS(1))), (3.0, Dist::constant(MS(2)))]);
+        assert_eq!(fixed.unwrap(), Dist::Mixture { parts: vec![(0.25, Dist::constant(MS(1))), (0.75, Dist::constant(MS(2)))] });
+        assert!(Dist::Empirical { points: vec![(0.0, MS(1))] }.validate().unwrap_err().contains("at least two"));
     }
 
     #[test]
@@ -1182,16 +900,12 @@ mod tests {
         for (name, d) in examples() {
             let w = Wrapper { latency: d };
             let text = toml::to_string(&w).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let back: Wrapper =
-                toml::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
+            let back: Wrapper = toml::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
             assert_eq!(back, w, "{name}:\n{text}");
         }
         // The shapes are the documented ones.
         let to_toml = |d: Dist| toml::to_string(&Wrapper { latency: d }).unwrap();
-        assert_eq!(
-            to_toml(Dist::constant(MS(20))).trim(),
-            r#"latency = "20ms""#
-        );
+        assert_eq!(to_toml(Dist::constant(MS(20))).trim(), r#"latency = "20ms""#);
         let text = to_toml(Dist::exponential(MS(50)));
         assert!(text.contains(r#"dist = "exponential""#) && text.contains(r#"mean = "50ms""#));
     }

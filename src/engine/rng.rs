@@ -133,13 +133,7 @@ mod tests {
             counts[rng.gen_range(0..BINS)] += 1;
         }
         let expected = (DRAWS / BINS) as f64;
-        let chi2: f64 = counts
-            .iter()
-            .map(|&o| (o as f64 - expected).powi(2) / expected)
-            .sum();
-        assert!(
-            chi2 < CRITICAL_DF15_ALPHA_0_001,
-            "chi-square {chi2:.2} >= {CRITICAL_DF15_ALPHA_0_001} (df = 15, alpha = 0.001); counts {counts:?}"
-        );
+        let chi2: f64 = counts.iter().map(|&o| (o as f64 - expected).powi(2) / expected).sum();
+        assert!(chi2 < CRITICAL_DF15_ALPHA_0_001, "chi-square {chi2:.2} >= {CRITICAL_DF15_ALPHA_0_001} (df = 15, alpha = 0.001); counts {counts:?}");
     }
 }

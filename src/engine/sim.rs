@@ -15,13 +15,7 @@ pub struct Scheduler<E> {
 
 impl<E> Scheduler<E> {
     pub fn new(limits: &Limits) -> Self {
-        Scheduler {
-            now: SimTime::ZERO,
-            queue: EventQueue::new(),
-            events_processed: 0,
-            max_events: limits.max_events,
-            max_pending: limits.max_pending_events,
-        }
+        Scheduler { now: SimTime::ZERO, queue: EventQueue::new(), events_processed: 0, max_events: limits.max_events, max_pending: limits.max_pending_events }
     }
     #[inline]
     pub fn now(&self) -> SimTime {
@@ -69,11 +63,7 @@ pub enum Stop {
 }
 
 /// Processes the next event if it is due at or before `horizon`.
-fn step_to_next<W: World>(
-    world: &mut W,
-    sched: &mut Scheduler<W::Event>,
-    horizon: SimTime,
-) -> Result<Option<Stop>, W::Error> {
+fn step_to_next<W: World>(world: &mut W, sched: &mut Scheduler<W::Event>, horizon: SimTime) -> Result<Option<Stop>, W::Error> {
     match sched.queue.peek_time() {
         None => return Ok(Some(Stop::Drained)),
         Some(t) if t > horizon => {
@@ -87,23 +77,11 @@ fn step_to_next<W: World>(
     sched.now = time;
     sched.events_processed += 1;
     if sched.events_processed > sched.max_events {
-        return Err(LimitExceeded {
-            what: "events processed",
-            value: sched.max_events,
-            setting: "limits.max_events",
-            at: time.to_string(),
-        }
-        .into());
+        return Err(LimitExceeded { what: "events processed", value: sched.max_events, setting: "limits.max_events", at: time.to_string() }.into());
     }
     world.handle(event, sched)?;
     if sched.queue.len() as u64 > sched.max_pending {
-        return Err(LimitExceeded {
-            what: "pending events",
-            value: sched.max_pending,
-            setting: "limits.max_pending_events",
-            at: time.to_string(),
-        }
-        .into());
+        return Err(LimitExceeded { what: "pending events", value: sched.max_pending, setting: "limits.max_pending_events", at: time.to_string() }.into());
     }
     Ok(None)
 }
@@ -114,11 +92,7 @@ pub fn step<W: World>(world: &mut W, sched: &mut Scheduler<W::Event>) -> Result<
 }
 
 /// Runs every event due at or before `horizon`.
-pub fn run_until<W: World>(
-    world: &mut W,
-    sched: &mut Scheduler<W::Event>,
-    horizon: SimTime,
-) -> Result<Stop, W::Error> {
+pub fn run_until<W: World>(world: &mut W, sched: &mut Scheduler<W::Event>, horizon: SimTime) -> Result<Stop, W::Error> {
     loop {
         if let Some(stop) = step_to_next(world, sched, horizon)? {
             return Ok(stop);

@@ -124,14 +124,11 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
     if t == "0" {
         return Ok(SimDuration::ZERO);
     }
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
-        .ok_or_else(|| format!("`{t}` has no unit; write e.g. \"30s\", \"250ms\", \"2m\""))?;
+    let split =
+        t.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_')).ok_or_else(|| format!("`{t}` has no unit; write e.g. \"30s\", \"250ms\", \"2m\""))?;
     let (num, unit) = t.split_at(split);
     let num = num.replace('_', "");
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("`{t}` does not start with a number; write e.g. \"30s\""))?;
+    let value: f64 = num.parse().map_err(|_| format!("`{t}` does not start with a number; write e.g. \"30s\""))?;
     let scale = match unit.trim() {
         "us" | "µs" => 1e-6,
         "ms" => 1e-3,
@@ -139,11 +136,7 @@ pub fn parse_duration(text: &str) -> Result<SimDuration, String> {
         "m" | "min" => 60.0,
         "h" => 3600.0,
         "d" => 86400.0,
-        other => {
-            return Err(format!(
-                "unknown unit `{other}` in `{t}`; expected one of us, ms, s, m, h, d"
-            ))
-        }
+        other => return Err(format!("unknown unit `{other}` in `{t}`; expected one of us, ms, s, m, h, d")),
     };
     if !value.is_finite() || value < 0.0 {
         return Err(format!("`{t}` must be a finite, non-negative duration"));
@@ -166,18 +159,14 @@ impl<'de> Deserialize<'de> for SimDuration {
                 if v == 0 {
                     Ok(SimDuration::ZERO)
                 } else {
-                    Err(E::custom(format!(
-                        "a bare number ({v}) is not a duration; add a unit, e.g. \"{v}s\" or \"{v}ms\""
-                    )))
+                    Err(E::custom(format!("a bare number ({v}) is not a duration; add a unit, e.g. \"{v}s\" or \"{v}ms\"")))
                 }
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SimDuration, E> {
                 self.visit_i64(v as i64)
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<SimDuration, E> {
-                Err(E::custom(format!(
-                    "a bare number ({v}) is not a duration; add a unit, e.g. \"{v}s\""
-                )))
+                Err(E::custom(format!("a bare number ({v}) is not a duration; add a unit, e.g. \"{v}s\"")))
             }
         }
         d.deserialize_any(V)

@@ -5,8 +5,8 @@
 pub mod cli;
 pub mod perfetto;
 
-use crate::model::causes::{CauseKind, CauseLog, CauseNode};
 use crate::engine::SimTime;
+use crate::model::causes::{CauseKind, CauseLog, CauseNode};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
@@ -216,7 +216,12 @@ pub fn to_text(log: &CauseLog, org_names: &[String], top: usize) -> String {
     }
     if cs.len() > top {
         let rest = &cs[top..];
-        let _ = writeln!(o, "\n... and {} smaller cascade(s) affecting {} invocation(s) in all", rest.len(), rest.iter().map(|c| c.invocations_affected).sum::<u64>());
+        let _ = writeln!(
+            o,
+            "\n... and {} smaller cascade(s) affecting {} invocation(s) in all",
+            rest.len(),
+            rest.iter().map(|c| c.invocations_affected).sum::<u64>()
+        );
     }
     if log.truncated {
         let _ = writeln!(o, "\n(the causal graph was truncated at limits.max_cause_nodes; later events are missing)");

@@ -50,7 +50,11 @@ pub fn convert<R: BufRead, W: Write + ?Sized>(trace: R, out: &mut W) -> Result<u
         };
         let session_tid: u64 = session.parse().unwrap_or(0) + 1;
         if tracks.sessions.insert((org_pid, session_tid), ()).is_none() {
-            emit(out, json!({"ph": "M", "name": "thread_name", "pid": org_pid, "tid": session_tid, "args": {"name": format!("session {}", session_tid - 1)}}), &mut first)?;
+            emit(
+                out,
+                json!({"ph": "M", "name": "thread_name", "pid": org_pid, "tid": session_tid, "args": {"name": format!("session {}", session_tid - 1)}}),
+                &mut first,
+            )?;
         }
         let comp_tid = if component.is_empty() {
             0
@@ -70,11 +74,19 @@ pub fn convert<R: BufRead, W: Write + ?Sized>(trace: R, out: &mut W) -> Result<u
                 let id = next_id;
                 next_id += 1;
                 open.insert(format!("inv|{inv}"), (id, org_pid, session_tid, "invocation".into()));
-                emit(out, json!({"ph": "b", "cat": "invocation", "name": format!("invocation {inv}"), "id": id, "pid": org_pid, "tid": session_tid, "ts": ts}), &mut first)?;
+                emit(
+                    out,
+                    json!({"ph": "b", "cat": "invocation", "name": format!("invocation {inv}"), "id": id, "pid": org_pid, "tid": session_tid, "ts": ts}),
+                    &mut first,
+                )?;
             }
             "invocation_ended" => {
                 if let Some((id, pid, tid, cat)) = open.remove(&format!("inv|{inv}")) {
-                    emit(out, json!({"ph": "e", "cat": cat, "name": format!("invocation {inv}"), "id": id, "pid": pid, "tid": tid, "ts": ts, "args": {"status": status}}), &mut first)?;
+                    emit(
+                        out,
+                        json!({"ph": "e", "cat": cat, "name": format!("invocation {inv}"), "id": id, "pid": pid, "tid": tid, "ts": ts, "args": {"status": status}}),
+                        &mut first,
+                    )?;
                 }
             }
             "attempt_sent" => {
@@ -85,17 +97,29 @@ pub fn convert<R: BufRead, W: Write + ?Sized>(trace: R, out: &mut W) -> Result<u
                     // A key reused before its end (should not happen): close the old span here.
                     emit(out, json!({"ph": "e", "cat": cat, "name": "request", "id": old, "pid": pid, "tid": tid, "ts": ts}), &mut first)?;
                 }
-                emit(out, json!({"ph": "b", "cat": "request", "name": name, "id": id, "pid": COMPONENTS_PID, "tid": comp_tid, "ts": ts, "args": {"org": org, "invocation": inv, "attempt": attempt, "detail": detail}}), &mut first)?;
+                emit(
+                    out,
+                    json!({"ph": "b", "cat": "request", "name": name, "id": id, "pid": COMPONENTS_PID, "tid": comp_tid, "ts": ts, "args": {"org": org, "invocation": inv, "attempt": attempt, "detail": detail}}),
+                    &mut first,
+                )?;
             }
             "reply_received" | "try_timeout" | "deadline_passed" | "work_cancelled" => {
                 if let Some((id, pid, tid, cat)) = open.remove(&span_key) {
-                    emit(out, json!({"ph": "e", "cat": cat, "name": "request", "id": id, "pid": pid, "tid": tid, "ts": ts, "args": {"end": event, "status": status}}), &mut first)?;
+                    emit(
+                        out,
+                        json!({"ph": "e", "cat": cat, "name": "request", "id": id, "pid": pid, "tid": tid, "ts": ts, "args": {"end": event, "status": status}}),
+                        &mut first,
+                    )?;
                 }
             }
             _ => {
                 // Instant events: on the component's track when there is one, else the session's.
                 let (pid, tid) = if comp_tid > 0 { (COMPONENTS_PID, comp_tid) } else { (org_pid, session_tid) };
-                emit(out, json!({"ph": "i", "s": "t", "name": event, "pid": pid, "tid": tid, "ts": ts, "args": {"org": org, "invocation": inv, "detail": detail, "status": status}}), &mut first)?;
+                emit(
+                    out,
+                    json!({"ph": "i", "s": "t", "name": event, "pid": pid, "tid": tid, "ts": ts, "args": {"org": org, "invocation": inv, "detail": detail, "status": status}}),
+                    &mut first,
+                )?;
             }
         }
         count += 1;
@@ -103,7 +127,11 @@ pub fn convert<R: BufRead, W: Write + ?Sized>(trace: R, out: &mut W) -> Result<u
     // Spans still open when the run ended (work cut off by the horizon, requests lost in a
     // partition) end at the last event, marked as such.
     for (_, (id, pid, tid, cat)) in std::mem::take(&mut open) {
-        emit(out, json!({"ph": "e", "cat": cat, "name": "unfinished", "id": id, "pid": pid, "tid": tid, "ts": last_ts, "args": {"end": "run ended"}}), &mut first)?;
+        emit(
+            out,
+            json!({"ph": "e", "cat": cat, "name": "unfinished", "id": id, "pid": pid, "tid": tid, "ts": last_ts, "args": {"end": "run ended"}}),
+            &mut first,
+        )?;
     }
     writeln!(out, "\n]}}").map_err(|e| e.to_string())?;
     Ok(count)

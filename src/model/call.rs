@@ -56,8 +56,12 @@ pub enum Owner {
 #[derive(Copy, Clone, Debug)]
 pub enum PayloadTemplate {
     /// A webhook call; `key` is sent as Idempotency-Key when set.
-    Webhook { key: Option<u64> },
-    Refresh { cache: u32 },
+    Webhook {
+        key: Option<u64>,
+    },
+    Refresh {
+        cache: u32,
+    },
     Fixed(Payload),
 }
 
@@ -426,9 +430,7 @@ impl Sim {
             }
         }
         let policy = &spec.retry;
-        let retryable = !response.status.is_success()
-            && policy.retry_on.matches(response.status)
-            && attempts_made < policy.max_attempts;
+        let retryable = !response.status.is_success() && policy.retry_on.matches(response.status) && attempts_made < policy.max_attempts;
         if !retryable {
             self.complete_exchange(exchange, response, s);
             return;

@@ -86,7 +86,16 @@ pub struct CauseLog {
 
 impl CauseLog {
     pub fn new(max_nodes: usize) -> Self {
-        CauseLog { graph: DiGraph::new(), pending: Vec::new(), pending_seq: 0, pending_evicted: 0, max_nodes, truncated: false, components: vec![], callers: vec![] }
+        CauseLog {
+            graph: DiGraph::new(),
+            pending: Vec::new(),
+            pending_seq: 0,
+            pending_evicted: 0,
+            max_nodes,
+            truncated: false,
+            components: vec![],
+            callers: vec![],
+        }
     }
 
     /// Records a pending node (a timeout or a retry). Returns its id (high bit set).
@@ -194,12 +203,32 @@ impl CauseLog {
 impl Sim {
     /// Records a cause node with the component's name and the given parents.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn cause(&mut self, kind: CauseKind, time: SimTime, component: Option<u16>, org: Option<u16>, session: Option<u32>, invocation: Option<u64>, detail: String, parents: &[u32]) -> u32 {
+    pub(crate) fn cause(
+        &mut self,
+        kind: CauseKind,
+        time: SimTime,
+        component: Option<u16>,
+        org: Option<u16>,
+        session: Option<u32>,
+        invocation: Option<u64>,
+        detail: String,
+        parents: &[u32],
+    ) -> u32 {
         self.cause_with(kind, time, component, org, session, invocation, Detail::Text(detail), parents)
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn cause_with(&mut self, kind: CauseKind, time: SimTime, component: Option<u16>, org: Option<u16>, session: Option<u32>, invocation: Option<u64>, detail: Detail, parents: &[u32]) -> u32 {
+    pub(crate) fn cause_with(
+        &mut self,
+        kind: CauseKind,
+        time: SimTime,
+        component: Option<u16>,
+        org: Option<u16>,
+        session: Option<u32>,
+        invocation: Option<u64>,
+        detail: Detail,
+        parents: &[u32],
+    ) -> u32 {
         let component = component.filter(|c| *c != u16::MAX);
         let node = CauseNode { kind, time, until: time, component, org, session, invocation, count: 1, detail };
         match node.kind {
@@ -216,7 +245,8 @@ impl Sim {
         let Some(i) = self.fault_log.iter().position(|w| w.node == node && w.start <= now && now < w.end) else { return NONE };
         if self.fault_nodes[i] == NONE {
             let w = self.fault_log[i].clone();
-            self.fault_nodes[i] = self.cause(CauseKind::Fault, w.start, Some(w.node), None, None, None, format!("{} from {} to {}", w.label, w.start, w.end), &[]);
+            self.fault_nodes[i] =
+                self.cause(CauseKind::Fault, w.start, Some(w.node), None, None, None, format!("{} from {} to {}", w.label, w.start, w.end), &[]);
         }
         self.fault_nodes[i]
     }
@@ -258,7 +288,12 @@ impl Sim {
             Some(a.org),
             Some(a.session),
             inv_id,
-            format!("{} rotated the refresh token to generation {} after the caller had given up; the cache keeps generation {}", self.nodes[a.callee as usize].name, refresh.generation, refresh.generation.saturating_sub(1)),
+            format!(
+                "{} rotated the refresh token to generation {} after the caller had given up; the cache keeps generation {}",
+                self.nodes[a.callee as usize].name,
+                refresh.generation,
+                refresh.generation.saturating_sub(1)
+            ),
             &[a.timeout_cause],
         );
         self.families[fam].lost_rotation = Some((refresh.generation, id));

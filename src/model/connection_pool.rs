@@ -220,4 +220,3 @@ impl Sim {
         self.hop_forward(node, attempt, conn, s);
     }
 }
-

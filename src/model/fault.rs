@@ -24,7 +24,12 @@ pub enum FaultConfig {
     },
     /// The service process restarts at `at` and is down for `down_for`: requests in it are lost
     /// (callers see a reset), and background jobs too unless its queue is durable.
-    Restart { component: String, at: SimDuration, #[serde(default)] down_for: SimDuration },
+    Restart {
+        component: String,
+        at: SimDuration,
+        #[serde(default)]
+        down_for: SimDuration,
+    },
     /// An admin revokes the org's authorization at `at` (every token family of the org).
     RevokeAuthorization { org: String, at: SimDuration },
     /// A service runs with only `workers` workers between `start` and `end`.

@@ -7,7 +7,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     // Microseconds, 3 significant digits, auto-resizing: memory is a few tens of KiB whatever
     // the run length.
     let mut h = Histogram::new(3).expect("3 significant figures is valid");
@@ -47,7 +47,6 @@ impl Default for OrgMetrics {
 
 pub struct Metrics {
     pub orgs: Vec<OrgMetrics>,
-    pub latency: Histogram<u64>,
     pub queue_wait: Histogram<u64>,
     pub invocations_started: u64,
     pub invocations_ended: u64,
@@ -106,7 +105,6 @@ impl Metrics {
     pub fn new(orgs: usize, nodes: usize) -> Self {
         Metrics {
             orgs: vec![OrgMetrics::default(); orgs],
-            latency: histogram(),
             queue_wait: histogram(),
             invocations_started: 0,
             invocations_ended: 0,
@@ -164,7 +162,6 @@ impl Metrics {
     pub fn record_outcome(&mut self, org: u16, status: Status, latency: SimDuration, now: SimTime) {
         self.invocations_ended += 1;
         let us = latency.micros();
-        let _ = self.latency.record(us);
         let o = &mut self.orgs[org as usize];
         let _ = o.latency.record(us);
         *o.outcomes.entry(status).or_insert(0) += 1;

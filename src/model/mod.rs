@@ -25,10 +25,10 @@ pub mod metrics;
 pub mod platform_api;
 pub mod proxy;
 pub mod rate_limit;
-pub mod resilience;
-pub mod server;
 pub mod reauth;
+pub mod resilience;
 pub mod retry;
+pub mod server;
 pub mod service;
 pub mod timeseries;
 pub mod token_cache;
@@ -125,9 +125,14 @@ impl Status {
 pub enum Body {
     Empty,
     /// A successful refresh: the new (or, inside a grace window, the current) token pair.
-    Tokens { access: AccessToken, refresh: RefreshToken },
+    Tokens {
+        access: AccessToken,
+        refresh: RefreshToken,
+    },
     /// OAuth `invalid_grant`: the refresh token presented is unknown, reused or revoked.
-    InvalidGrant { presented: RefreshToken },
+    InvalidGrant {
+        presented: RefreshToken,
+    },
     /// OAuth `invalid_request` (e.g. a JSON body at a strict endpoint).
     InvalidRequest,
 }

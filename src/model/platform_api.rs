@@ -1,9 +1,9 @@
 //! The platform API the webhook calls with its access token: 401 for a revoked or expired token,
 //! otherwise success after its latency.
 
+use super::server::{ServerConfig, ServerState};
 use super::world::{Ev, NodeKind, Sim};
 use super::{AttemptKey, NodeId, Payload, Response};
-use super::server::{ServerConfig, ServerState};
 use crate::engine::{Dist, Scheduler, SimDuration, SimTime};
 use serde::{Deserialize, Serialize};
 

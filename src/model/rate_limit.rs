@@ -93,7 +93,8 @@ mod tests {
 
     #[test]
     fn three_hundred_per_minute() {
-        let mut rl = RateLimiter::new(RateLimitConfig { requests: 300, period: SimDuration::from_secs(60), burst: None, per: RateLimitKey::Token, status: 429 });
+        let mut rl =
+            RateLimiter::new(RateLimitConfig { requests: 300, period: SimDuration::from_secs(60), burst: None, per: RateLimitKey::Token, status: 429 });
         let t0 = SimTime(0);
         let ok = (0..400).filter(|_| rl.admit(0, t0).is_ok()).count();
         assert_eq!(ok, 300, "a full bucket holds one minute's worth");

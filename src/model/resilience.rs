@@ -216,7 +216,13 @@ mod tests {
     #[test]
     fn token_bucket_caps_retries_at_full_failure() {
         // AWS quota: 500 tokens, 5 per retry: exactly 100 retries, then none until successes.
-        let mut b = RetryBudget::new(&RetryBudgetConfig::TokenBucket { capacity: 500.0, retry_cost: 5.0, timeout_retry_cost: 10.0, success_refund: 1.0, min_tokens: 0.0 });
+        let mut b = RetryBudget::new(&RetryBudgetConfig::TokenBucket {
+            capacity: 500.0,
+            retry_cost: 5.0,
+            timeout_retry_cost: 10.0,
+            success_refund: 1.0,
+            min_tokens: 0.0,
+        });
         let granted = (0..1000).filter(|_| b.try_spend(false, 0, 0)).count();
         assert_eq!(granted, 100);
         for _ in 0..5 {

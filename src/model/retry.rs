@@ -214,10 +214,7 @@ mod tests {
         for retry in [0u32, 2, 5] {
             let v = (100_000u64 << retry).min(2_000_000) as f64;
             let se = v / 12f64.sqrt() / (n as f64).sqrt();
-            for (strategy, lo, hi, mean) in [
-                (BackoffStrategy::FullJitter, 0.0, v, v / 2.0),
-                (BackoffStrategy::EqualJitter, v / 2.0, v, 0.75 * v),
-            ] {
+            for (strategy, lo, hi, mean) in [(BackoffStrategy::FullJitter, 0.0, v, v / 2.0), (BackoffStrategy::EqualJitter, v / 2.0, v, 0.75 * v)] {
                 let bo = b(strategy);
                 let mut sum = 0.0;
                 for _ in 0..n {

@@ -100,7 +100,11 @@ impl Default for BackgroundConfig {
             workers: 4,
             queue_capacity: 100_000,
             max_attempts: 3,
-            backoff: Backoff { strategy: super::retry::BackoffStrategy::Exponential, base: crate::engine::SimDuration::from_secs(1), cap: crate::engine::SimDuration::from_secs(60) },
+            backoff: Backoff {
+                strategy: super::retry::BackoffStrategy::Exponential,
+                base: crate::engine::SimDuration::from_secs(1),
+                cap: crate::engine::SimDuration::from_secs(60),
+            },
             durable: false,
         }
     }
@@ -154,6 +158,40 @@ pub struct Job {
     pub arrived: SimTime,
 }
 
+impl Job {
+    /// A job waiting for a worker (a background one when `incoming` is None and the caller sets
+    /// `background`).
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        node: NodeId,
+        incoming: Option<AttemptKey>,
+        invocation: Option<InvocationKey>,
+        org: u16,
+        session: u32,
+        cache: Option<u32>,
+        retry: (Option<u32>, u32),
+        now: SimTime,
+    ) -> Job {
+        Job {
+            node,
+            incoming,
+            key: None,
+            retried_by: retry.0,
+            retry_cause: retry.1,
+            background: false,
+            tries: 0,
+            previous_sleep: crate::engine::SimDuration::ZERO,
+            invocation,
+            org,
+            session,
+            cache,
+            stage: Stage::Queued,
+            outbound: None,
+            arrived: now,
+        }
+    }
+}
+
 pub struct Service {
     pub config: ServiceConfig,
     pub rng: usize,
@@ -202,7 +240,8 @@ impl Sim {
         let retry_cause = retry_cause.unwrap_or(super::causes::NONE);
         let svc = self.service(node);
         let cache = svc.cache_for(org, session);
-        let (busy, configured, queued, cap, code) = (svc.busy, svc.config.workers, svc.queue.len() as u32, svc.config.queue_capacity, svc.config.queue_full_status);
+        let (busy, configured, queued, cap, code) =
+            (svc.busy, svc.config.workers, svc.queue.len() as u32, svc.config.queue_capacity, svc.config.queue_full_status);
         let workers = self.fault_workers(node, configured, now);
         if busy >= workers && queued >= cap {
             self.metrics.queue_full_rejections += 1;
@@ -210,23 +249,7 @@ impl Sim {
             self.respond(attempt, Response::http(code), s);
             return;
         }
-        let job = self.jobs.insert(Job {
-            node,
-            incoming: Some(attempt),
-            key: None,
-            retried_by,
-            retry_cause,
-            background: false,
-            tries: 0,
-            previous_sleep: crate::engine::SimDuration::ZERO,
-            invocation: inv,
-            org,
-            session,
-            cache,
-            stage: Stage::Queued,
-            outbound: None,
-            arrived: now,
-        });
+        let job = self.jobs.insert(Job::new(node, Some(attempt), inv, org, session, cache, (retried_by, retry_cause), now));
         self.attempts[attempt].work = Work::Job(job);
         if busy < workers {
             self.start_job(job, s);
@@ -325,23 +348,7 @@ impl Sim {
         if let Some(i) = inv.and_then(|i| self.invocations.get_mut(i)) {
             i.refs += 1; // the background job keeps the invocation's record alive
         }
-        let bg = self.jobs.insert(Job {
-            node,
-            incoming: None,
-            key: None,
-            retried_by,
-            retry_cause,
-            background: true,
-            tries: 0,
-            previous_sleep: crate::engine::SimDuration::ZERO,
-            invocation: inv,
-            org,
-            session,
-            cache,
-            stage: Stage::Queued,
-            outbound: None,
-            arrived: now,
-        });
+        let bg = self.jobs.insert(Job { background: true, ..Job::new(node, None, inv, org, session, cache, (retried_by, retry_cause), now) });
         self.metrics.async_acks += 1;
         self.metrics.background_enqueued += 1;
         self.service(node).bg_queue.push_back(bg);
@@ -626,7 +633,15 @@ impl Sim {
             }
         }
         self.service(node).down_until = Some(now + down_for);
-        self.trace_raw(now, TraceKind::ServiceRestarted, node, 0, 0, None, if durable { "restart: durable queue kept" } else { "restart: in-memory queue lost" });
+        self.trace_raw(
+            now,
+            TraceKind::ServiceRestarted,
+            node,
+            0,
+            0,
+            None,
+            if durable { "restart: durable queue kept" } else { "restart: in-memory queue lost" },
+        );
         s.after(down_for, Ev::ServiceUp { node });
     }
 

@@ -128,7 +128,15 @@ impl Sim {
             Body::InvalidGrant { presented } if presented == c.refresh && !c.reauth_required => {
                 c.reauth_required = true;
                 let (org, session, family) = (c.org, c.session, c.family);
-                self.trace_raw(now, TraceKind::ReauthRequired, u16::MAX, org, session, None, "invalid_grant for the cached refresh token; waiting for manual re-authorization");
+                self.trace_raw(
+                    now,
+                    TraceKind::ReauthRequired,
+                    u16::MAX,
+                    org,
+                    session,
+                    None,
+                    "invalid_grant for the cached refresh token; waiting for manual re-authorization",
+                );
                 // Without a revocation (reuse detection `reject`) the family lives on at the
                 // server, but the cache holds a token the server refuses: the org is just as
                 // stuck, and only a person can fix it.

@@ -156,14 +156,8 @@ impl Sim {
         };
         self.metrics.refresh_requests += 1;
         let cfg = &self.endpoint(node).config;
-        let (rotation, reuse, grace, ig_status, ttl, strict) = (
-            cfg.rotation,
-            cfg.reuse_detection,
-            cfg.grace,
-            cfg.invalid_grant_status,
-            cfg.access_token_ttl,
-            cfg.strict_content_type,
-        );
+        let (rotation, reuse, grace, ig_status, ttl, strict) =
+            (cfg.rotation, cfg.reuse_detection, cfg.grace, cfg.invalid_grant_status, cfg.access_token_ttl, cfg.strict_content_type);
         if strict && encoding == Encoding::Json {
             self.metrics.encoding_rejections += 1;
             self.respond(attempt, Response { status: super::Status::Http(400), body: Body::InvalidRequest, retry_after: None }, s);
@@ -182,10 +176,7 @@ impl Sim {
             refresh: RefreshToken { family: token.family, epoch: fam.epoch, generation: fam.generation },
         };
         let current = token.generation == fam.generation;
-        let in_grace = !current
-            && token.generation + 1 == fam.generation
-            && fam.rotated_at.is_some_and(|r| now.since(r) <= grace)
-            && !grace.is_zero();
+        let in_grace = !current && token.generation + 1 == fam.generation && fam.rotated_at.is_some_and(|r| now.since(r) <= grace) && !grace.is_zero();
         let body = if current || reuse == ReuseDetection::None {
             if rotation {
                 fam.generation += 1;
@@ -263,9 +254,16 @@ impl Sim {
         fam.unauthorized_node = super::causes::NONE;
         self.metrics.family_revocations += 1;
         self.metrics.orgs[org as usize].revocations += 1;
-        self.trace_raw(now, TraceKind::FamilyRevoked, endpoint, org, session, None, "token family revoked: refresh and access tokens dead until manual re-authorization");
+        self.trace_raw(
+            now,
+            TraceKind::FamilyRevoked,
+            endpoint,
+            org,
+            session,
+            None,
+            "token family revoked: refresh and access tokens dead until manual re-authorization",
+        );
         let delay = self.reauth_delay(org);
         s.after(delay, Ev::ManualReauth { family });
     }
 }
-

@@ -203,11 +203,7 @@ impl Sim {
             Payload::Refresh { .. } => "refresh",
             Payload::Api { .. } => "api",
         };
-        let status = if a.answered || kind == TraceKind::ReplyReceived || kind == TraceKind::OrphanReply {
-            a.response.status.label()
-        } else {
-            String::new()
-        };
+        let status = if a.answered || kind == TraceKind::ReplyReceived || kind == TraceKind::OrphanReply { a.response.status.label() } else { String::new() };
         let caller = &self.specs[a.spec as usize].caller_name;
         let detail = if detail.is_empty() {
             match a.payload {

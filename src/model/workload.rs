@@ -44,10 +44,7 @@ pub enum Arrivals {
         spread: SimDuration,
     },
     /// `sessions` closed-loop sessions: each sends, waits for the answer, thinks, sends again.
-    Closed {
-        sessions: u32,
-        think: Dist,
-    },
+    Closed { sessions: u32, think: Dist },
     /// Recorded arrivals replayed exactly (`edgesim replay`): invocation `i` starts at `times[i]`
     /// in session `sessions[i]` (session 0 when `sessions` is empty). Nothing is sampled.
     Trace {
@@ -324,10 +321,27 @@ impl Sim {
             self.metrics.orgs[org as usize].duplicate_side_effects += 1;
             let hop = retried_by.unwrap_or_else(|| "unknown".into());
             *self.metrics.duplicates_by_hop.entry(hop.clone()).or_insert(0) += 1;
-            self.trace_raw(now, TraceKind::DuplicateSideEffect, u16::MAX, org, session, Some(inv), &format!("side effect #{n} for this invocation; copy sent by a retry of {hop}"));
+            self.trace_raw(
+                now,
+                TraceKind::DuplicateSideEffect,
+                u16::MAX,
+                org,
+                session,
+                Some(inv),
+                &format!("side effect #{n} for this invocation; copy sent by a retry of {hop}"),
+            );
             let id = self.invocations[inv].id;
             let parent = if retry_cause != super::causes::NONE { retry_cause } else { self.invocations[inv].effect_cause };
-            self.cause(super::causes::CauseKind::DuplicateSideEffect, now, None, Some(org), Some(session), Some(id), format!("the service performed invocation {id}'s work a second time (copy sent by a retry of {hop})"), &[parent]);
+            self.cause(
+                super::causes::CauseKind::DuplicateSideEffect,
+                now,
+                None,
+                Some(org),
+                Some(session),
+                Some(id),
+                format!("the service performed invocation {id}'s work a second time (copy sent by a retry of {hop})"),
+                &[parent],
+            );
         } else if let Some(i) = self.invocations.get_mut(inv) {
             i.effect_cause = retry_cause;
         }

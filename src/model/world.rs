@@ -24,27 +24,67 @@ use std::io::Write;
 /// Every event of the model. Small and `Copy`: the heap moves them around a lot.
 #[derive(Copy, Clone, Debug)]
 pub enum Ev {
-    Arrival { workload: u32, session: Option<u32> },
-    Deliver { attempt: AttemptKey },
-    Reply { attempt: AttemptKey },
-    TryTimeout { attempt: AttemptKey },
-    Deadline { exchange: ExchangeKey },
-    Retry { exchange: ExchangeKey },
+    Arrival {
+        workload: u32,
+        session: Option<u32>,
+    },
+    Deliver {
+        attempt: AttemptKey,
+    },
+    Reply {
+        attempt: AttemptKey,
+    },
+    TryTimeout {
+        attempt: AttemptKey,
+    },
+    Deadline {
+        exchange: ExchangeKey,
+    },
+    Retry {
+        exchange: ExchangeKey,
+    },
     /// A circuit breaker refused an attempt: the caller sees the failure at once.
-    LocalReject { exchange: ExchangeKey },
+    LocalReject {
+        exchange: ExchangeKey,
+    },
     /// A proxy's new upstream connection is open.
-    Connected { attempt: AttemptKey, conn: u32 },
+    Connected {
+        attempt: AttemptKey,
+        conn: u32,
+    },
     /// An answer decided earlier leaves now (a reset seen after a round trip).
-    DelayedAnswer { attempt: AttemptKey },
-    ServerDone { attempt: AttemptKey },
-    JobWorkDone { job: JobKey },
-    RefreshWaitExpired { job: JobKey },
-    ManualReauth { family: u32 },
-    BackgroundRetry { job: JobKey },
-    ServiceRestart { node: NodeId, down_for: SimDuration },
-    ServiceUp { node: NodeId },
-    Fault { index: u32, starting: bool },
-    AdminRevoke { org: u16 },
+    DelayedAnswer {
+        attempt: AttemptKey,
+    },
+    ServerDone {
+        attempt: AttemptKey,
+    },
+    JobWorkDone {
+        job: JobKey,
+    },
+    RefreshWaitExpired {
+        job: JobKey,
+    },
+    ManualReauth {
+        family: u32,
+    },
+    BackgroundRetry {
+        job: JobKey,
+    },
+    ServiceRestart {
+        node: NodeId,
+        down_for: SimDuration,
+    },
+    ServiceUp {
+        node: NodeId,
+    },
+    Fault {
+        index: u32,
+        starting: bool,
+    },
+    AdminRevoke {
+        org: u16,
+    },
 }
 
 pub enum NodeKind {
@@ -268,14 +308,13 @@ impl Sim {
                     })
                 }
                 ComponentConfig::TokenEndpoint(t) => {
-                    let step_applies = t
-                        .validation
-                        .iter()
-                        .map(|st| model.orgs.iter().map(|o| st.orgs.is_empty() || st.orgs.iter().any(|n| *n == o.name)).collect())
-                        .collect();
+                    let step_applies =
+                        t.validation.iter().map(|st| model.orgs.iter().map(|o| st.orgs.is_empty() || st.orgs.iter().any(|n| *n == o.name)).collect()).collect();
                     NodeKind::TokenEndpoint(TokenEndpoint { config: t.clone(), rng, step_applies, server: super::server::ServerState::new(&t.server) })
                 }
-                ComponentConfig::PlatformApi(a) => NodeKind::PlatformApi(PlatformApi { config: a.clone(), rng, server: super::server::ServerState::new(&a.server) }),
+                ComponentConfig::PlatformApi(a) => {
+                    NodeKind::PlatformApi(PlatformApi { config: a.clone(), rng, server: super::server::ServerState::new(&a.server) })
+                }
             };
             nodes.push(Node { name: name.clone(), kind });
         }
@@ -306,7 +345,16 @@ impl Sim {
                 Arrivals::Poisson { rate, .. } => *rate,
                 _ => 0.0,
             };
-            workloads.push(Workload { org, rng, spec, arrivals: w.arrivals.clone(), next_step: 0, rate, sessions_in_org: model.orgs[org as usize].sessions.max(1), idempotency_keys: c.idempotency_keys });
+            workloads.push(Workload {
+                org,
+                rng,
+                spec,
+                arrivals: w.arrivals.clone(),
+                next_step: 0,
+                rate,
+                sessions_in_org: model.orgs[org as usize].sessions.max(1),
+                idempotency_keys: c.idempotency_keys,
+            });
         }
         let mut org_rngs = Vec::new();
         for o in &model.orgs {
@@ -594,9 +642,14 @@ impl Sim {
                 per_invocation: per_inv(m.requests_sent[i]),
             });
         }
-        let client_attempts: u64 = self.workloads.iter().map(|w| self.specs[w.spec as usize].target).collect::<std::collections::BTreeSet<_>>().iter().map(|t| m.requests_sent[*t as usize]).sum();
-        let first_rev = self.families.iter().filter_map(|f| f.revoked_at).min();
-        m.first_revocation_at = m.first_revocation_at.or(first_rev);
+        let client_attempts: u64 = self
+            .workloads
+            .iter()
+            .map(|w| self.specs[w.spec as usize].target)
+            .collect::<std::collections::BTreeSet<_>>()
+            .iter()
+            .map(|t| m.requests_sent[*t as usize])
+            .sum();
         Summary {
             model: self.model.description.clone(),
             seed: self.seed,
@@ -606,7 +659,14 @@ impl Sim {
             invocations_unfinished: invocations - m.invocations_ended,
             success_rate: if m.invocations_ended == 0 { 0.0 } else { successes as f64 / m.invocations_ended as f64 },
             outcomes,
-            latency: LatencySummary::of(&m.latency),
+            latency: {
+                // The run's latency is the sum of the orgs' (recorded once per invocation).
+                let mut all = m.orgs.first().map(|o| o.latency.clone()).unwrap_or_else(super::metrics::histogram);
+                for o in m.orgs.iter().skip(1) {
+                    let _ = all.add(&o.latency);
+                }
+                LatencySummary::of(&all)
+            },
             orgs,
             components,
             refresh_requests: m.refresh_requests,
@@ -664,7 +724,11 @@ impl Sim {
             queue_full_rejections: self.metrics.queue_full_rejections,
             max_queue_len: self.metrics.max_queue_len,
             mean_queue_wait_ms: if self.metrics.queue_wait.len() == 0 { 0.0 } else { self.metrics.queue_wait.mean() / 1000.0 },
-            prob_wait: if self.metrics.queue_wait.len() == 0 { 0.0 } else { 1.0 - self.metrics.queue_wait.count_at(0) as f64 / self.metrics.queue_wait.len() as f64 },
+            prob_wait: if self.metrics.queue_wait.len() == 0 {
+                0.0
+            } else {
+                1.0 - self.metrics.queue_wait.count_at(0) as f64 / self.metrics.queue_wait.len() as f64
+            },
             refresh_wait_timeouts: self.metrics.refresh_wait_timeouts,
             refreshes_coalesced: self.metrics.refreshes_coalesced,
             encoding_rejections: self.metrics.encoding_rejections,

@@ -100,7 +100,8 @@ pub struct Verified {
 
 /// Re-runs a bundle (its JSON text; `file` names it in messages) and checks every hash.
 pub fn verify(text: &str, file: &str) -> Result<Verified, ReplayError> {
-    let b: Bundle = serde_json::from_str(text).map_err(|e| ReplayError::Bundle(format!("{file}:{}:{}: error: not a replay bundle: {e}", e.line(), e.column())))?;
+    let b: Bundle =
+        serde_json::from_str(text).map_err(|e| ReplayError::Bundle(format!("{file}:{}:{}: error: not a replay bundle: {e}", e.line(), e.column())))?;
     if b.format != FORMAT {
         return Err(ReplayError::Bundle(format!("{file}: error: bundle format `{}`, this edgesim reads `{FORMAT}`", b.format)));
     }
@@ -115,7 +116,17 @@ pub fn verify(text: &str, file: &str) -> Result<Verified, ReplayError> {
     }
     let header_file = format!("{file}#header");
     let header = incident::parse_header(&b.header.text, &header_file).map_err(|e| ReplayError::Incident(vec![e]))?;
-    let inc = incident::from_texts(b.incident.clone(), header_file, b.header.text.clone(), header, b.model.name.clone(), b.model.text.clone(), format!("{file}#rows"), &b.rows.text, RowOptions::default())?;
+    let inc = incident::from_texts(
+        b.incident.clone(),
+        header_file,
+        b.header.text.clone(),
+        header,
+        b.model.name.clone(),
+        b.model.text.clone(),
+        format!("{file}#rows"),
+        &b.rows.text,
+        RowOptions::default(),
+    )?;
     let what_ifs = b.what_ifs.iter().map(|w| WhatIf::parse(&w.what_if)).collect::<Result<Vec<_>, _>>()?;
     let r = super::replay(&inc, Some(b.seed), &what_ifs)?;
     let mut problems = vec![];
@@ -128,10 +139,19 @@ pub fn verify(text: &str, file: &str) -> Result<Verified, ReplayError> {
         }
     }
     if r.report.fidelity.reproduced != b.reproduced || r.report.recorded != b.recorded {
-        problems.push(format!("fidelity: {}/{} reproduced but the bundle says {}/{}", r.report.fidelity.reproduced, r.report.recorded, b.reproduced, b.recorded));
+        problems
+            .push(format!("fidelity: {}/{} reproduced but the bundle says {}/{}", r.report.fidelity.reproduced, r.report.recorded, b.reproduced, b.recorded));
     }
     if !problems.is_empty() {
-        let version = if b.edgesim_version != super::VERSION { format!("\n  note: the bundle was made by edgesim {}, this is {}; a model change between versions explains a different trace", b.edgesim_version, super::VERSION) } else { String::new() };
+        let version = if b.edgesim_version != super::VERSION {
+            format!(
+                "\n  note: the bundle was made by edgesim {}, this is {}; a model change between versions explains a different trace",
+                b.edgesim_version,
+                super::VERSION
+            )
+        } else {
+            String::new()
+        };
         return Err(ReplayError::Mismatch(format!("{file}: verification FAILED: the replay does not reproduce\n  {}{version}", problems.join("\n  "))));
     }
     Ok(Verified {

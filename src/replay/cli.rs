@@ -111,7 +111,11 @@ pub fn main(args: ReplayArgs) -> ExitCode {
         }
     }
     if incident.observations.redacted > 0 {
-        eprintln!("--redact: blanked {} credential-looking value{}", incident.observations.redacted, if incident.observations.redacted == 1 { "" } else { "s" });
+        eprintln!(
+            "--redact: blanked {} credential-looking value{}",
+            incident.observations.redacted,
+            if incident.observations.redacted == 1 { "" } else { "s" }
+        );
     }
     let replayed = match super::replay(&incident, args.seed, &what_ifs) {
         Ok(r) => r,

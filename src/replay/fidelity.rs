@@ -178,7 +178,8 @@ pub fn measure(rows: &[Row], orgs: &[String], lines: &[TraceLine], invs: &[SimIn
     let by_org = orgs
         .iter()
         .filter_map(|o| {
-            let OrgAcc { recorded: rec, reproduced: rep, observed: obs, simulated: sim, observed_ms: mut lo, simulated_ms: mut ls } = org_acc.remove(o.as_str())?;
+            let OrgAcc { recorded: rec, reproduced: rep, observed: obs, simulated: sim, observed_ms: mut lo, simulated_ms: mut ls } =
+                org_acc.remove(o.as_str())?;
             Some(OrgFidelity {
                 org: o.clone(),
                 recorded: rec,

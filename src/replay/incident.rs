@@ -74,11 +74,17 @@ pub fn parse_header(text: &str, file: &str) -> Result<IncidentHeader, IncidentEr
         let (line, column) = off.map(|o| line_col(text, o)).unzip();
         IncidentError { file: file.into(), line, column, path: field.into(), message, hint }
     };
-    let doc = toml_edit::ImDocument::parse(text.to_string()).map_err(|e| err(e.span().map(|s| s.start), "", format!("TOML syntax: {}", e.message().trim()), None))?;
+    let doc =
+        toml_edit::ImDocument::parse(text.to_string()).map_err(|e| err(e.span().map(|s| s.start), "", format!("TOML syntax: {}", e.message().trim()), None))?;
     scan_header_item(doc.as_item(), "", &|off, field, finding| err(off, field, format!("the value {}", finding.describe()), credential_hint(false)))?;
     let header: IncidentHeader = toml::from_str(text).map_err(|e| {
         let field = e.message().split('`').nth(1).unwrap_or("").to_string();
-        err(e.span().map(|s| s.start), if e.message().starts_with("unknown field") { &field } else { "" }, e.message().trim().to_string(), Some("see models/incidents/README.md for the header fields".into()))
+        err(
+            e.span().map(|s| s.start),
+            if e.message().starts_with("unknown field") { &field } else { "" },
+            e.message().trim().to_string(),
+            Some("see models/incidents/README.md for the header fields".into()),
+        )
     })?;
     let locate = |key: &str| doc.get(key).and_then(|i| i.span()).map(|s| s.start);
     check_rfc3339(&header.time_zero).map_err(|m| err(locate("time_zero"), "time_zero", m, Some("e.g. time_zero = \"2024-05-14T09:00:00Z\"".into())))?;
@@ -139,7 +145,19 @@ pub fn check_rfc3339(s: &str) -> Result<(), String> {
     let bad = || format!("`{s}` is not an RFC 3339 date-time (YYYY-MM-DDTHH:MM:SSZ or with an offset such as +02:00)");
     let digits = |r: std::ops::Range<usize>| b.get(r.clone()).is_some_and(|x| x.iter().all(u8::is_ascii_digit));
     let num = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(99);
-    if b.len() < 20 || !digits(0..4) || b[4] != b'-' || !digits(5..7) || b[7] != b'-' || !digits(8..10) || !matches!(b[10], b'T' | b't' | b' ') || !digits(11..13) || b[13] != b':' || !digits(14..16) || b[16] != b':' || !digits(17..19) {
+    if b.len() < 20
+        || !digits(0..4)
+        || b[4] != b'-'
+        || !digits(5..7)
+        || b[7] != b'-'
+        || !digits(8..10)
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || !digits(11..13)
+        || b[13] != b':'
+        || !digits(14..16)
+        || b[16] != b':'
+        || !digits(17..19)
+    {
         return Err(bad());
     }
     if !(1..=12).contains(&num(5..7)) || !(1..=31).contains(&num(8..10)) || num(11..13) > 23 || num(14..16) > 59 || num(17..19) > 60 {
@@ -268,10 +286,28 @@ fn valid_status(s: &str) -> bool {
 /// problems that even `--lenient` cannot skip (a bad header line, a credential without
 /// `--redact`).
 pub fn parse_observations(text: &str, file: &str, book: &OrgBook, window: SimDuration, opts: RowOptions) -> Result<Observations, Vec<IncidentError>> {
-    let e = |line: usize, column: Option<usize>, field: &str, message: String, hint: Option<String>| IncidentError { file: file.into(), line: Some(line), column, path: field.into(), message, hint };
-    let mut lines = text.split('\n').enumerate().map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l))).filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    let e = |line: usize, column: Option<usize>, field: &str, message: String, hint: Option<String>| IncidentError {
+        file: file.into(),
+        line: Some(line),
+        column,
+        path: field.into(),
+        message,
+        hint,
+    };
+    let mut lines = text
+        .split('\n')
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
     let Some((header_line, header)) = lines.next() else {
-        return Err(vec![IncidentError { file: file.into(), line: None, column: None, path: String::new(), message: "no header line".into(), hint: Some(format!("the first line names the columns: {}", COLUMNS.join(","))) }]);
+        return Err(vec![IncidentError {
+            file: file.into(),
+            line: None,
+            column: None,
+            path: String::new(),
+            message: "no header line".into(),
+            hint: Some(format!("the first line names the columns: {}", COLUMNS.join(","))),
+        }]);
     };
     let names = split_csv_line(header).map_err(|(c, m)| vec![e(header_line, Some(c), "", m, None)])?;
     let mut index = std::collections::BTreeMap::new();
@@ -283,7 +319,13 @@ pub fn parse_observations(text: &str, file: &str, book: &OrgBook, window: SimDur
                 dropped[i] = true;
                 continue;
             }
-            return Err(vec![e(header_line, Some(*col), &n, format!("column `{n}` {}; its values would be credentials", Finding::NamedColumn.describe()), credential_hint(true))]);
+            return Err(vec![e(
+                header_line,
+                Some(*col),
+                &n,
+                format!("column `{n}` {}; its values would be credentials", Finding::NamedColumn.describe()),
+                credential_hint(true),
+            )]);
         }
         if index.insert(n.clone(), i).is_some() {
             return Err(vec![e(header_line, Some(*col), &n, format!("column `{n}` appears twice"), None)]);
@@ -291,7 +333,13 @@ pub fn parse_observations(text: &str, file: &str, book: &OrgBook, window: SimDur
     }
     for r in REQUIRED {
         if !index.contains_key(*r) {
-            return Err(vec![e(header_line, None, r, format!("the required column `{r}` is missing"), Some(format!("the header line names the columns: {} (session, operation and latency_ms are optional)", COLUMNS.join(","))))]);
+            return Err(vec![e(
+                header_line,
+                None,
+                r,
+                format!("the required column `{r}` is missing"),
+                Some(format!("the header line names the columns: {} (session, operation and latency_ms are optional)", COLUMNS.join(","))),
+            )]);
         }
     }
     let mut out = Observations::default();
@@ -302,7 +350,11 @@ pub fn parse_observations(text: &str, file: &str, book: &OrgBook, window: SimDur
             Ok(f) => f,
             Err((c, m)) => {
                 let err = e(ln, Some(c), "", m, None);
-                if opts.lenient { out.skipped.push(err) } else { errors.push(err) }
+                if opts.lenient {
+                    out.skipped.push(err)
+                } else {
+                    errors.push(err)
+                }
                 continue;
             }
         };
@@ -330,8 +382,18 @@ pub fn parse_observations(text: &str, file: &str, book: &OrgBook, window: SimDur
             return Err(vec![f]);
         }
         if fields.len() != names.len() {
-            let err = e(ln, Some(fields.last().map_or(1, |f| f.0)), "", format!("{} fields, but the header line names {}", fields.len(), names.len()), Some("every line has one value per column (leave a value empty, not out)".into()));
-            if opts.lenient { out.skipped.push(err) } else { errors.push(err) }
+            let err = e(
+                ln,
+                Some(fields.last().map_or(1, |f| f.0)),
+                "",
+                format!("{} fields, but the header line names {}", fields.len(), names.len()),
+                Some("every line has one value per column (leave a value empty, not out)".into()),
+            );
+            if opts.lenient {
+                out.skipped.push(err)
+            } else {
+                errors.push(err)
+            }
             continue;
         }
         let get = |name: &str| index.get(name).map(|i| (fields[*i].0, fields[*i].1.trim().to_string()));
@@ -340,26 +402,55 @@ pub fn parse_observations(text: &str, file: &str, book: &OrgBook, window: SimDur
         let mut parsed_time = None;
         let row = (|| -> Result<Row, IncidentError> {
             let (tc, tv) = get("time_s").expect("required");
-            let time = SimDuration::from_micros(parse_fixed(&tv, 6).map_err(|m| e(ln, Some(tc), "time_s", format!("{m}: time_s is seconds from time zero"), Some("e.g. 12.345 (up to 6 decimals)".into())))?);
+            let time = SimDuration::from_micros(
+                parse_fixed(&tv, 6)
+                    .map_err(|m| e(ln, Some(tc), "time_s", format!("{m}: time_s is seconds from time zero"), Some("e.g. 12.345 (up to 6 decimals)".into())))?,
+            );
             if time >= window {
-                return Err(e(ln, Some(tc), "time_s", format!("{tv} s is outside the observation window [0, {window})"), Some("raise `duration` in the incident header or drop the row".into())));
+                return Err(e(
+                    ln,
+                    Some(tc),
+                    "time_s",
+                    format!("{tv} s is outside the observation window [0, {window})"),
+                    Some("raise `duration` in the incident header or drop the row".into()),
+                ));
             }
             if let Some((prev, prev_line)) = last_time {
                 if time < prev {
-                    return Err(e(ln, Some(tc), "time_s", format!("{tv} s is earlier than line {prev_line} ({} s): rows must be in time order", fmt_secs(prev)), Some("sort the export by time".into())));
+                    return Err(e(
+                        ln,
+                        Some(tc),
+                        "time_s",
+                        format!("{tv} s is earlier than line {prev_line} ({} s): rows must be in time order", fmt_secs(prev)),
+                        Some("sort the export by time".into()),
+                    ));
                 }
             }
             parsed_time = Some(time);
             let (oc, org) = get("org").expect("required");
             let Some((_, sessions)) = book.orgs.iter().find(|(n, _)| *n == org) else {
-                return Err(e(ln, Some(oc), "org", format!("unknown org `{org}`"), Some(format!("orgs in the model: {}", book.orgs.iter().map(|o| o.0.as_str()).collect::<Vec<_>>().join(", ")))));
+                return Err(e(
+                    ln,
+                    Some(oc),
+                    "org",
+                    format!("unknown org `{org}`"),
+                    Some(format!("orgs in the model: {}", book.orgs.iter().map(|o| o.0.as_str()).collect::<Vec<_>>().join(", "))),
+                ));
             };
             let session = match get("session") {
                 Some((_, v)) if v.is_empty() => 0,
                 Some((sc, v)) => {
-                    let s: u32 = v.parse().map_err(|_| e(ln, Some(sc), "session", format!("`{v}` is not a session index"), Some("sessions are numbered 0, 1, ... within their org".into())))?;
+                    let s: u32 = v.parse().map_err(|_| {
+                        e(ln, Some(sc), "session", format!("`{v}` is not a session index"), Some("sessions are numbered 0, 1, ... within their org".into()))
+                    })?;
                     if s >= *sessions {
-                        return Err(e(ln, Some(sc), "session", format!("session {s}, but org `{org}` has {sessions} session(s) in the model (numbered from 0)"), Some("raise the org's `sessions` in the model or renumber the sessions".into())));
+                        return Err(e(
+                            ln,
+                            Some(sc),
+                            "session",
+                            format!("session {s}, but org `{org}` has {sessions} session(s) in the model (numbered from 0)"),
+                            Some("raise the org's `sessions` in the model or renumber the sessions".into()),
+                        ));
                     }
                     s
                 }
@@ -368,11 +459,19 @@ pub fn parse_observations(text: &str, file: &str, book: &OrgBook, window: SimDur
             let operation = get("operation").map(|x| x.1).unwrap_or_default();
             let (sc, status) = get("status").expect("required");
             if !valid_status(&status) {
-                return Err(e(ln, Some(sc), "status", format!("`{status}` is not a status"), Some("an HTTP status (200, 401, 502...) or timeout, reset, malformed".into())));
+                return Err(e(
+                    ln,
+                    Some(sc),
+                    "status",
+                    format!("`{status}` is not a status"),
+                    Some("an HTTP status (200, 401, 502...) or timeout, reset, malformed".into()),
+                ));
             }
             let latency = match get("latency_ms") {
                 Some((_, v)) if v.is_empty() => None,
-                Some((lc, v)) => Some(SimDuration::from_micros(parse_fixed(&v, 3).map_err(|m| e(ln, Some(lc), "latency_ms", format!("{m}: latency_ms is milliseconds"), Some("e.g. 180.7, or leave it empty when unknown".into())))?)),
+                Some((lc, v)) => Some(SimDuration::from_micros(parse_fixed(&v, 3).map_err(|m| {
+                    e(ln, Some(lc), "latency_ms", format!("{m}: latency_ms is milliseconds"), Some("e.g. 180.7, or leave it empty when unknown".into()))
+                })?)),
                 None => None,
             };
             Ok(Row { line: ln, time, org, session, operation, status, latency })
@@ -395,7 +494,14 @@ pub fn parse_observations(text: &str, file: &str, book: &OrgBook, window: SimDur
         return Err(errors);
     }
     if out.rows.is_empty() {
-        return Err(vec![IncidentError { file: file.into(), line: None, column: None, path: String::new(), message: if out.skipped.is_empty() { "no observations".into() } else { format!("no usable observations ({} rows skipped)", out.skipped.len()) }, hint: None }]);
+        return Err(vec![IncidentError {
+            file: file.into(),
+            line: None,
+            column: None,
+            path: String::new(),
+            message: if out.skipped.is_empty() { "no observations".into() } else { format!("no usable observations ({} rows skipped)", out.skipped.len()) },
+            hint: None,
+        }]);
     }
     Ok(out)
 }
@@ -417,7 +523,15 @@ pub fn canonical_csv(rows: &[Row]) -> String {
     let mut s = String::from("time_s,org,session,operation,status,latency_ms\n");
     for r in rows {
         let q = |v: &str| if v.contains([',', '"']) { format!("\"{}\"", v.replace('"', "\"\"")) } else { v.to_string() };
-        s.push_str(&format!("{},{},{},{},{},{}\n", fmt_secs(r.time), q(&r.org), r.session, q(&r.operation), q(&r.status), r.latency.map(|l| fmt_fixed(l.micros(), 3)).unwrap_or_default()));
+        s.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            fmt_secs(r.time),
+            q(&r.org),
+            r.session,
+            q(&r.operation),
+            q(&r.status),
+            r.latency.map(|l| fmt_fixed(l.micros(), 3)).unwrap_or_default()
+        ));
     }
     s
 }
@@ -457,7 +571,14 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Incident, LoadError> {
     let read = |p: &Path, what: &str, at: Option<(&str, &str)>| {
         std::fs::read_to_string(p).map_err(|e| {
             let (file, field) = at.unwrap_or((&header_file, ""));
-            LoadError::Incident(vec![IncidentError { file: file.into(), line: None, column: None, path: field.into(), message: format!("cannot read the {what} {}: {e}", p.display()), hint: None }])
+            LoadError::Incident(vec![IncidentError {
+                file: file.into(),
+                line: None,
+                column: None,
+                path: field.into(),
+                message: format!("cannot read the {what} {}: {e}", p.display()),
+                hint: None,
+            }])
         })
     };
     let header_text = read(path, "incident header", None)?;
@@ -490,7 +611,17 @@ fn normalise(p: &Path) -> PathBuf {
 
 /// Builds an incident from texts already in memory (bundles, tests).
 #[allow(clippy::too_many_arguments)]
-pub fn from_texts(name: String, header_file: String, header_text: String, header: IncidentHeader, model_file: String, model_text: String, observations_file: String, observations_text: &str, opts: RowOptions) -> Result<Incident, LoadError> {
+pub fn from_texts(
+    name: String,
+    header_file: String,
+    header_text: String,
+    header: IncidentHeader,
+    model_file: String,
+    model_text: String,
+    observations_file: String,
+    observations_text: &str,
+    opts: RowOptions,
+) -> Result<Incident, LoadError> {
     let model = crate::scenario::load_str(&model_text, &model_file, &[]).map_err(LoadError::Model)?;
     let book = OrgBook { orgs: model.orgs.iter().map(|o| (o.name.clone(), o.sessions)).collect() };
     let observations = parse_observations(observations_text, &observations_file, &book, header.duration, opts).map_err(LoadError::Incident)?;

@@ -238,7 +238,8 @@ pub fn replay(incident: &Incident, seed: Option<u64>, what_ifs: &[WhatIf]) -> Re
     let baseline = Outcome::of("baseline".into(), vec![], &base.summary, fidelity.reproduced);
     let mut outcomes = vec![];
     for w in what_ifs {
-        let model = run::replay_model(incident, &w.overrides).map_err(|e| ReplayError::Model(ModelError { message: format!("with --what-if `{}`: {}", w.text, e.message), ..e }))?;
+        let model = run::replay_model(incident, &w.overrides)
+            .map_err(|e| ReplayError::Model(ModelError { message: format!("with --what-if `{}`: {}", w.text, e.message), ..e }))?;
         let sim = run::simulate(model, seed)?;
         let (l, i) = run::parse_trace(&sim.trace);
         let f = fidelity::measure(rows, &orgs, &l, &i);

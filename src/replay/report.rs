@@ -25,7 +25,14 @@ pub fn to_text(r: &ReplayReport) -> String {
     let _ = writeln!(s, "recorded invocations {}  skipped rows {}  redacted values {}", r.recorded, r.skipped, r.redacted);
     let _ = writeln!(s, "trace blake3 {}", r.baseline.trace_hash);
     let _ = writeln!(s);
-    let _ = writeln!(s, "fidelity            {} of {} observed statuses reproduced ({}){}", f.reproduced, f.recorded, pct(f.rate), if f.unmatched > 0 { format!("; {} recorded invocations have no simulated counterpart", f.unmatched) } else { String::new() });
+    let _ = writeln!(
+        s,
+        "fidelity            {} of {} observed statuses reproduced ({}){}",
+        f.reproduced,
+        f.recorded,
+        pct(f.rate),
+        if f.unmatched > 0 { format!("; {} recorded invocations have no simulated counterpart", f.unmatched) } else { String::new() }
+    );
     if f.latency.compared > 0 {
         let _ = writeln!(
             s,
@@ -41,14 +48,38 @@ pub fn to_text(r: &ReplayReport) -> String {
     }
     let _ = writeln!(s);
     let ow = f.by_org.iter().map(|o| outcomes(&o.observed).len()).chain(f.by_org.iter().map(|o| outcomes(&o.simulated).len())).max().unwrap_or(8).max(8);
-    let _ = writeln!(s, "{:<8} {:>9} {:>11} {:>9}  {:<ow$}  {:<ow$}  {:>10} {:>10}", "org", "recorded", "reproduced", "fidelity", "observed", "simulated", "p99 obs ms", "p99 sim ms");
+    let _ = writeln!(
+        s,
+        "{:<8} {:>9} {:>11} {:>9}  {:<ow$}  {:<ow$}  {:>10} {:>10}",
+        "org", "recorded", "reproduced", "fidelity", "observed", "simulated", "p99 obs ms", "p99 sim ms"
+    );
     for o in &f.by_org {
-        let _ = writeln!(s, "{:<8} {:>9} {:>11} {:>9}  {:<ow$}  {:<ow$}  {:>10} {:>10}", o.org, o.recorded, o.reproduced, pct(o.rate), outcomes(&o.observed), outcomes(&o.simulated), ms(o.observed_p99_ms), ms(o.simulated_p99_ms));
+        let _ = writeln!(
+            s,
+            "{:<8} {:>9} {:>11} {:>9}  {:<ow$}  {:<ow$}  {:>10} {:>10}",
+            o.org,
+            o.recorded,
+            o.reproduced,
+            pct(o.rate),
+            outcomes(&o.observed),
+            outcomes(&o.simulated),
+            ms(o.observed_p99_ms),
+            ms(o.simulated_p99_ms)
+        );
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "{:>6} {:>9} {:>11} {:>9} {:>13} {:>14}", "minute", "recorded", "reproduced", "fidelity", "errors seen", "errors in sim");
     for m in &f.by_minute {
-        let _ = writeln!(s, "{:>6} {:>9} {:>11} {:>9} {:>13} {:>14}", m.minute, m.recorded, m.reproduced, pct(m.reproduced as f64 / m.recorded as f64), m.observed_errors, m.simulated_errors);
+        let _ = writeln!(
+            s,
+            "{:>6} {:>9} {:>11} {:>9} {:>13} {:>14}",
+            m.minute,
+            m.recorded,
+            m.reproduced,
+            pct(m.reproduced as f64 / m.recorded as f64),
+            m.observed_errors,
+            m.simulated_errors
+        );
     }
     let _ = writeln!(s);
     match &f.first_divergence {
@@ -102,7 +133,11 @@ pub fn what_if_table(r: &ReplayReport) -> String {
             let _ = writeln!(s, "  {n}: {}", o.label);
         }
     }
-    let _ = writeln!(s, "{:<w$}  {:>7} {:>9} {:>9} {:>6} {:>5} {:>9} {:>8} {:>10}", "scenario", "revoked", "first rev", "lost rot", "401s", "dups", "p99 ms", "success", "= observed");
+    let _ = writeln!(
+        s,
+        "{:<w$}  {:>7} {:>9} {:>9} {:>6} {:>5} {:>9} {:>8} {:>10}",
+        "scenario", "revoked", "first rev", "lost rot", "401s", "dups", "p99 ms", "success", "= observed"
+    );
     for (n, o) in names.iter().zip(&all) {
         let _ = writeln!(
             s,

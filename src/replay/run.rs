@@ -45,13 +45,20 @@ pub fn replay_model(incident: &Incident, overrides: &[Override]) -> Result<Model
         if rows.is_empty() {
             continue;
         }
-        let (index, template) = templates
-            .iter()
-            .enumerate()
-            .find(|(_, w)| w.org == org.name)
-            .or_else(|| templates.iter().enumerate().next())
-            .ok_or_else(|| ModelError { file: incident.model_file.clone(), line: None, column: None, path: "workload".into(), message: "the model has no [[workload]] to take the target and client from".into(), hint: None })?;
-        let name = if template.org == org.name { template.name.clone().unwrap_or_else(|| format!("workload-{}-{index}", org.name)) } else { format!("replay-{}", org.name) };
+        let (index, template) =
+            templates.iter().enumerate().find(|(_, w)| w.org == org.name).or_else(|| templates.iter().enumerate().next()).ok_or_else(|| ModelError {
+                file: incident.model_file.clone(),
+                line: None,
+                column: None,
+                path: "workload".into(),
+                message: "the model has no [[workload]] to take the target and client from".into(),
+                hint: None,
+            })?;
+        let name = if template.org == org.name {
+            template.name.clone().unwrap_or_else(|| format!("workload-{}-{index}", org.name))
+        } else {
+            format!("replay-{}", org.name)
+        };
         model.workload.push(WorkloadConfig {
             name: Some(name),
             org: org.name.clone(),
@@ -141,7 +148,16 @@ pub fn parse_trace(trace: &str) -> (Vec<TraceLine>, Vec<SimInvocation>) {
         match (t.event.as_str(), t.invocation) {
             ("invocation_started", Some(id)) => {
                 by_id.insert(id, invs.len());
-                invs.push(SimInvocation { id, org: t.org.clone(), session: t.session.unwrap_or(0), started_us: t.time_us, ended_us: None, status: None, first_row: idx, last_row: idx });
+                invs.push(SimInvocation {
+                    id,
+                    org: t.org.clone(),
+                    session: t.session.unwrap_or(0),
+                    started_us: t.time_us,
+                    ended_us: None,
+                    status: None,
+                    first_row: idx,
+                    last_row: idx,
+                });
             }
             ("invocation_ended", Some(id)) => {
                 if let Some(&k) = by_id.get(&id) {

@@ -34,7 +34,8 @@ impl Finding {
 }
 
 /// Substrings that make a column, key or `name=value` name sensitive.
-const SENSITIVE_NAMES: &[&str] = &["token", "secret", "password", "passwd", "authorization", "api_key", "apikey", "api-key", "credential", "cookie", "private_key", "client_secret"];
+const SENSITIVE_NAMES: &[&str] =
+    &["token", "secret", "password", "passwd", "authorization", "api_key", "apikey", "api-key", "credential", "cookie", "private_key", "client_secret"];
 
 /// Whether a column or key name says it holds a credential.
 pub fn is_sensitive_name(name: &str) -> bool {
@@ -67,7 +68,9 @@ pub fn scan_value(v: &str) -> Option<Finding> {
     if has_named_pair(&lower) {
         return Some(Finding::NamedPair);
     }
-    for word in v.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '"' | '\'' | '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | '&' | '?' | '=' | ':')) {
+    for word in
+        v.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '"' | '\'' | '(' | ')' | '[' | ']' | '{' | '}' | '<' | '>' | '&' | '?' | '=' | ':'))
+    {
         if is_jwt(word) {
             return Some(Finding::Jwt);
         }
@@ -97,7 +100,8 @@ fn is_high_entropy(word: &str) -> bool {
     if word.len() < 32 || !word.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=-_.~".contains(&b)) {
         return false;
     }
-    let (upper, lower, digit) = (word.bytes().any(|b| b.is_ascii_uppercase()), word.bytes().any(|b| b.is_ascii_lowercase()), word.bytes().any(|b| b.is_ascii_digit()));
+    let (upper, lower, digit) =
+        (word.bytes().any(|b| b.is_ascii_uppercase()), word.bytes().any(|b| b.is_ascii_lowercase()), word.bytes().any(|b| b.is_ascii_digit()));
     if !(upper && lower && digit) {
         return false;
     }
@@ -106,10 +110,14 @@ fn is_high_entropy(word: &str) -> bool {
         counts[b as usize] += 1;
     }
     let n = word.len() as f64;
-    let entropy: f64 = counts.iter().filter(|c| **c > 0).map(|c| {
-        let p = *c as f64 / n;
-        -p * p.log2()
-    }).sum();
+    let entropy: f64 = counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = *c as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
     entropy >= 4.0
 }
 
@@ -160,7 +168,19 @@ mod tests {
 
     #[test]
     fn ordinary_values_pass() {
-        for v in ["200", "webhook", "POST /oauth/token", "token refresh", "grant_type=refresh_token", "550e8400-e29b-41d4-a716-446655440000", "refresh-and-call", "12.345", "ThisIsJustAnOrdinaryCamelCaseName", "basically fine", "1f0e2d3c4b5a69788796a5b4c3d2e1f0"] {
+        for v in [
+            "200",
+            "webhook",
+            "POST /oauth/token",
+            "token refresh",
+            "grant_type=refresh_token",
+            "550e8400-e29b-41d4-a716-446655440000",
+            "refresh-and-call",
+            "12.345",
+            "ThisIsJustAnOrdinaryCamelCaseName",
+            "basically fine",
+            "1f0e2d3c4b5a69788796a5b4c3d2e1f0",
+        ] {
             assert_eq!(scan_value(v), None, "{v}");
         }
     }

@@ -26,7 +26,7 @@ use crate::sweep::recommend::sig;
 use crate::sweep::stats::{wilson95, Proportion, Z_95};
 use crate::sweep::store::Manifest;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -228,7 +228,7 @@ impl Sweep {
         let path = self.dir.join("results.csv");
         let Ok(mut r) = csv::Reader::from_path(&path) else { return Ok(()) };
         let column = 3 + self.spec.axes.len() + m;
-        let at: HashMap<u64, usize> = self.points.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+        let at: BTreeMap<u64, usize> = self.points.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
         let mut counts = vec![(0u64, 0u64); self.points.len()];
         let mut rec = csv::StringRecord::new();
         loop {
@@ -331,7 +331,7 @@ struct Categories {
 
 fn categorize(sweep: &Sweep, a: usize) -> Categories {
     let mut labels: Vec<String> = vec![];
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     let mut of_point = Vec::with_capacity(sweep.points.len());
     for p in &sweep.points {
         let l = p.levels[a].as_str();
@@ -863,7 +863,7 @@ fn advice_section(o: &mut String, sweep: &Sweep) {
         return;
     };
     let base_labels: Vec<String> = levels.iter().zip(&own).map(|(ls, i)| ls[i.unwrap_or(0)].label.clone()).collect();
-    let by_levels: HashMap<&[String], &Point> = sweep.points.iter().map(|p| (p.levels.as_slice(), p)).collect();
+    let by_levels: BTreeMap<&[String], &Point> = sweep.points.iter().map(|p| (p.levels.as_slice(), p)).collect();
     let Some(base) = by_levels.get(base_labels.as_slice()).copied() else {
         let _ = writeln!(o, "<p>The sweep has no point with every axis at the model's own setting, so there is no baseline to compare with.</p>");
         return;
@@ -1084,7 +1084,7 @@ impl Sweep {
             .iter()
             .enumerate()
             .map(|(i, a)| {
-                let n = self.points.iter().map(|p| p.levels[i].as_str()).collect::<std::collections::HashSet<_>>().len();
+                let n = self.points.iter().map(|p| p.levels[i].as_str()).collect::<std::collections::BTreeSet<_>>().len();
                 match &a.path {
                     Some(p) if *p != a.name => format!("<code>{}</code> (<code>{}</code>, {n} levels)", esc(&a.name), esc(p)),
                     _ => format!("<code>{}</code> ({n} levels)", esc(&a.name)),

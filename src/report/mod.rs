@@ -78,7 +78,11 @@ pub fn to_text(s: &Summary) -> String {
     let l = &s.latency;
     let _ = writeln!(w, "latency ms          p50 {:.1}  p95 {:.1}  p99 {:.1}  max {:.1}  mean {:.1}", l.p50_ms, l.p95_ms, l.p99_ms, l.max_ms, l.mean_ms);
     let _ = writeln!(w);
-    let _ = writeln!(w, "{:<8} {:>10} {:>9} {:>7} {:>9} {:>11} {:>12} {:>10}  outcomes", "org", "invocations", "success", "401s", "p99 ms", "revocations", "s revoked", "first 401");
+    let _ = writeln!(
+        w,
+        "{:<8} {:>10} {:>9} {:>7} {:>9} {:>11} {:>12} {:>10}  outcomes",
+        "org", "invocations", "success", "401s", "p99 ms", "revocations", "s revoked", "first 401"
+    );
     for org in &s.orgs {
         let oc: Vec<String> = org.outcomes.iter().map(|(k, v)| format!("{k}:{v}")).collect();
         let _ = writeln!(
@@ -96,8 +100,16 @@ pub fn to_text(s: &Summary) -> String {
         );
     }
     let _ = writeln!(w);
-    let _ = writeln!(w, "tokens              refreshes {}  rotations {}  lost rotations {}  grace reuses {}", s.refresh_requests, s.rotations, s.lost_rotations, s.grace_reuses);
-    let _ = writeln!(w, "                    reuse detected {}  reuse allowed {}  invalid_grant {}  family revocations {}  manual re-auths {}", s.reuse_detections, s.reuse_allowed, s.invalid_grants, s.family_revocations, s.manual_reauths);
+    let _ = writeln!(
+        w,
+        "tokens              refreshes {}  rotations {}  lost rotations {}  grace reuses {}",
+        s.refresh_requests, s.rotations, s.lost_rotations, s.grace_reuses
+    );
+    let _ = writeln!(
+        w,
+        "                    reuse detected {}  reuse allowed {}  invalid_grant {}  family revocations {}  manual re-auths {}",
+        s.reuse_detections, s.reuse_allowed, s.invalid_grants, s.family_revocations, s.manual_reauths
+    );
     let needing = if s.orgs_needing_manual_reauth.is_empty() { "none".to_string() } else { s.orgs_needing_manual_reauth.join(", ") };
     let _ = writeln!(w, "manual re-auth      orgs: {needing}; sessions still revoked at end: {}", s.sessions_needing_manual_reauth);
     if let Some(t) = s.first_revocation_at_s {
@@ -125,7 +137,11 @@ pub fn to_text(s: &Summary) -> String {
         );
     }
     for c in s.components.iter().filter(|c| c.connections_opened > 0) {
-        let _ = writeln!(w, "keep-alive          {}: connections opened {}  requests on a just-closed connection {} (502)", c.component, c.connections_opened, c.keepalive_resets);
+        let _ = writeln!(
+            w,
+            "keep-alive          {}: connections opened {}  requests on a just-closed connection {} (502)",
+            c.component, c.connections_opened, c.keepalive_resets
+        );
     }
     if s.restarts > 0 {
         let _ = writeln!(w, "restarts            {}", s.restarts);
@@ -142,7 +158,11 @@ pub fn to_text(s: &Summary) -> String {
         );
     }
     let _ = writeln!(w, "orphaned replies    {}  (work finished after its caller gave up)", s.orphaned_replies);
-    let _ = writeln!(w, "service queue       max {}  mean wait {:.1} ms  P(wait) {:.3}  rejected (full) {}", s.max_queue_len, s.mean_queue_wait_ms, s.prob_wait, s.queue_full_rejections);
+    let _ = writeln!(
+        w,
+        "service queue       max {}  mean wait {:.1} ms  P(wait) {:.3}  rejected (full) {}",
+        s.max_queue_len, s.mean_queue_wait_ms, s.prob_wait, s.queue_full_rejections
+    );
     if s.refreshes_coalesced + s.refresh_wait_timeouts > 0 {
         let _ = writeln!(w, "single-flight       coalesced {}  wait timeouts {}", s.refreshes_coalesced, s.refresh_wait_timeouts);
     }
@@ -151,7 +171,11 @@ pub fn to_text(s: &Summary) -> String {
     }
     let _ = writeln!(w, "attempts/invocation client {:.3}  amplification at the service {:.3}", s.client_attempts_per_invocation, s.amplification);
     let _ = writeln!(w);
-    let _ = writeln!(w, "{:<16} {:<15} {:>10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>8} {:>9}", "component", "kind", "requests", "retries", "timeouts", "deadlines", "429s", "overload", "refused", "per inv");
+    let _ = writeln!(
+        w,
+        "{:<16} {:<15} {:>10} {:>8} {:>9} {:>9} {:>8} {:>9} {:>8} {:>9}",
+        "component", "kind", "requests", "retries", "timeouts", "deadlines", "429s", "overload", "refused", "per inv"
+    );
     for c in &s.components {
         let _ = writeln!(
             w,

@@ -46,7 +46,14 @@ impl ModelError {
 
     /// A file that cannot be read.
     pub fn unreadable(file: &str, what: &str, e: &std::io::Error, hint: &str) -> ModelError {
-        ModelError { file: file.into(), line: None, column: None, path: String::new(), message: format!("cannot read the {what}: {e}"), hint: Some(hint.into()) }
+        ModelError {
+            file: file.into(),
+            line: None,
+            column: None,
+            path: String::new(),
+            message: format!("cannot read the {what}: {e}"),
+            hint: Some(hint.into()),
+        }
     }
 }
 

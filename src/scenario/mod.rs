@@ -26,9 +26,7 @@ pub struct Override {
 impl Override {
     /// Parses `path=value`.
     pub fn parse(text: &str) -> Result<Override, String> {
-        let (p, v) = text
-            .split_once('=')
-            .ok_or_else(|| format!("`{text}` is not PATH=VALUE (e.g. components.edge.deadline=30s)"))?;
+        let (p, v) = text.split_once('=').ok_or_else(|| format!("`{text}` is not PATH=VALUE (e.g. components.edge.deadline=30s)"))?;
         let p = p.trim();
         if p.is_empty() {
             return Err(format!("`{text}` has an empty path"));
@@ -58,9 +56,7 @@ pub fn load_str(text: &str, file: &str, overrides: &[Override]) -> Result<Model,
     let original = ImDocument::parse(text.to_string()).map_err(|e| {
         ModelError::syntax(text, file, &e, "see the scenario format tour in README.md; strings need quotes, durations are strings like \"30s\"")
     })?;
-    let locate = |path: &str| -> (Option<usize>, Option<usize>) {
-        locate_path(original.as_item(), &split_path(path)).map(|off| line_col(text, off)).unzip()
-    };
+    let locate = |path: &str| -> (Option<usize>, Option<usize>) { locate_path(original.as_item(), &split_path(path)).map(|off| line_col(text, off)).unzip() };
     let err = |path: &str, message: String, hint: Option<String>| {
         let (line, column) = locate(path);
         ModelError { file: file.into(), line, column, path: path.to_string(), message, hint }
@@ -311,13 +307,13 @@ fn apply_presets(table: &mut dyn toml_edit::TableLike, path: &str) -> Result<(),
     if let Some(item) = table.remove("preset") {
         let here = if path.is_empty() { "preset".to_string() } else { format!("{path}.preset") };
         let name = item.as_str().ok_or_else(|| (here.clone(), "preset must be a string".to_string(), "e.g. preset = \"alb\"".to_string()))?;
-        let context = if path.ends_with("retry") {
-            "retry".to_string()
-        } else {
-            table.get("kind").and_then(|k| k.as_str()).unwrap_or("").to_string()
-        };
+        let context = if path.ends_with("retry") { "retry".to_string() } else { table.get("kind").and_then(|k| k.as_str()).unwrap_or("").to_string() };
         let preset = presets::find(name).ok_or_else(|| {
-            (here.clone(), format!("unknown preset `{name}`"), format!("presets for {}: {}", if context.is_empty() { "this table".into() } else { context.clone() }, presets::names_for(&context).join(", ")))
+            (
+                here.clone(),
+                format!("unknown preset `{name}`"),
+                format!("presets for {}: {}", if context.is_empty() { "this table".into() } else { context.clone() }, presets::names_for(&context).join(", ")),
+            )
         })?;
         if preset.applies_to != context {
             return Err((

@@ -66,10 +66,18 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
             }
             // What a service's outbound calls must reach.
             if field == "token_endpoint" && !leads_to(m, &u.target, "token-endpoint") {
-                return Err(problem(path, format!("`{}` does not lead to a token endpoint", u.target), "target a component with kind = \"token-endpoint\" (or a proxy in front of one)"));
+                return Err(problem(
+                    path,
+                    format!("`{}` does not lead to a token endpoint", u.target),
+                    "target a component with kind = \"token-endpoint\" (or a proxy in front of one)",
+                ));
             }
             if field == "platform_api" && !leads_to(m, &u.target, "platform-api") {
-                return Err(problem(path, format!("`{}` does not lead to a platform API", u.target), "target a component with kind = \"platform-api\" (or a proxy in front of one)"));
+                return Err(problem(
+                    path,
+                    format!("`{}` does not lead to a platform API", u.target),
+                    "target a component with kind = \"platform-api\" (or a proxy in front of one)",
+                ));
             }
         }
         match c {
@@ -95,14 +103,22 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
                     return Err(problem(format!("{base}.failure_rate"), "failure_rate must be between 0 and 1", "e.g. failure_rate = 0.1"));
                 }
                 if s.platform_api.is_some() && s.token_endpoint.is_none() {
-                    return Err(problem(format!("{base}.platform_api"), "a platform API call needs a token: token_endpoint is missing", "add token_endpoint = { target = \"...\" }"));
+                    return Err(problem(
+                        format!("{base}.platform_api"),
+                        "a platform API call needs a token: token_endpoint is missing",
+                        "add token_endpoint = { target = \"...\" }",
+                    ));
                 }
             }
             ComponentConfig::TokenEndpoint(t) => {
                 for (i, st) in t.validation.iter().enumerate() {
                     for (j, o) in st.orgs.iter().enumerate() {
                         if !org_names.contains(o.as_str()) {
-                            return Err(problem(format!("{base}.validation[{i}].orgs[{j}]"), format!("unknown org `{o}`"), format!("orgs defined: {}", org_names.iter().copied().collect::<Vec<_>>().join(", "))));
+                            return Err(problem(
+                                format!("{base}.validation[{i}].orgs[{j}]"),
+                                format!("unknown org `{o}`"),
+                                format!("orgs defined: {}", org_names.iter().copied().collect::<Vec<_>>().join(", ")),
+                            ));
                         }
                     }
                 }
@@ -122,7 +138,11 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
     for (i, w) in m.workload.iter().enumerate() {
         let base = format!("workload[{i}]");
         if !org_names.contains(w.org.as_str()) {
-            return Err(problem(format!("{base}.org"), format!("unknown org `{}`", w.org), format!("orgs defined: {}", org_names.iter().copied().collect::<Vec<_>>().join(", "))));
+            return Err(problem(
+                format!("{base}.org"),
+                format!("unknown org `{}`", w.org),
+                format!("orgs defined: {}", org_names.iter().copied().collect::<Vec<_>>().join(", ")),
+            ));
         }
         let Some(&t) = idx.get(w.target.as_str()) else {
             return Err(problem(format!("{base}.target"), format!("unknown component `{}`", w.target), format!("components defined: {known}")));
@@ -147,7 +167,11 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
             }
             Arrivals::Burst { count, .. } => {
                 if *count as u64 > m.limits.max_open_invocations {
-                    return Err(problem(format!("{base}.arrivals.count"), format!("a burst of {count} exceeds limits.max_open_invocations"), "raise limits.max_open_invocations or make the burst smaller"));
+                    return Err(problem(
+                        format!("{base}.arrivals.count"),
+                        format!("a burst of {count} exceeds limits.max_open_invocations"),
+                        "raise limits.max_open_invocations or make the burst smaller",
+                    ));
                 }
             }
             Arrivals::Closed { sessions, .. } => {
@@ -158,13 +182,21 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
             Arrivals::Trace { times, sessions } => {
                 let org_sessions = m.orgs.iter().find(|o| o.name == w.org).map_or(1, |o| o.sessions);
                 if !sessions.is_empty() && sessions.len() != times.len() {
-                    return Err(problem(format!("{base}.arrivals.sessions"), format!("{} sessions for {} times", sessions.len(), times.len()), "give one session per time, or none (all in session 0)"));
+                    return Err(problem(
+                        format!("{base}.arrivals.sessions"),
+                        format!("{} sessions for {} times", sessions.len(), times.len()),
+                        "give one session per time, or none (all in session 0)",
+                    ));
                 }
                 if let Some(j) = times.windows(2).position(|p| p[1] < p[0]) {
                     return Err(problem(format!("{base}.arrivals.times[{}]", j + 1), "times must not decrease", "sort the recorded arrivals by time"));
                 }
                 if let Some(j) = sessions.iter().position(|s| *s >= org_sessions) {
-                    return Err(problem(format!("{base}.arrivals.sessions[{j}]"), format!("session {} but org `{}` has {org_sessions} sessions (0-based)", sessions[j], w.org), "raise the org's sessions or fix the session index"));
+                    return Err(problem(
+                        format!("{base}.arrivals.sessions[{j}]"),
+                        format!("session {} but org `{}` has {org_sessions} sessions (0-based)", sessions[j], w.org),
+                        "raise the org's sessions or fix the session index",
+                    ));
                 }
             }
         }
@@ -191,7 +223,11 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
     }
     for n in &names {
         if !reached.contains(&idx[n]) {
-            return Err(problem(format!("components.{n}"), format!("component `{n}` is never called"), "remove it, or target it from a workload or another component's upstream"));
+            return Err(problem(
+                format!("components.{n}"),
+                format!("component `{n}` is never called"),
+                "remove it, or target it from a workload or another component's upstream",
+            ));
         }
     }
 
@@ -233,9 +269,16 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
                     return Err(problem(format!("{base}.to"), format!("unknown component `{to}`"), format!("components defined: {known}")));
                 }
                 let callers_ok = m.components.iter().any(|(n, c)| n == from && c.upstreams().iter().any(|(_, u)| u.target == *to))
-                    || m.workload.iter().enumerate().any(|(i, w)| w.name.clone().unwrap_or_else(|| format!("workload-{}-{i}", w.org)) == *from && w.target == *to);
+                    || m.workload
+                        .iter()
+                        .enumerate()
+                        .any(|(i, w)| w.name.clone().unwrap_or_else(|| format!("workload-{}-{i}", w.org)) == *from && w.target == *to);
                 if !callers_ok {
-                    return Err(problem(format!("{base}.from"), format!("nothing named `{from}` calls `{to}`"), "name a component whose upstream targets `to`, or a workload by its name (default workload-<org>-<index>)"));
+                    return Err(problem(
+                        format!("{base}.from"),
+                        format!("nothing named `{from}` calls `{to}`"),
+                        "name a component whose upstream targets `to`, or a workload by its name (default workload-<org>-<index>)",
+                    ));
                 }
                 if start >= end {
                     return Err(problem(format!("{base}.end"), "end must be after start", "a fault window is [start, end)"));
@@ -243,7 +286,11 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
             }
             FaultConfig::Restart { component, .. } => {
                 if !matches!(m.components.get(component), Some(ComponentConfig::Service(_))) {
-                    return Err(problem(format!("{base}.component"), format!("`{component}` is not a service"), "restarts apply to components with kind = \"service\""));
+                    return Err(problem(
+                        format!("{base}.component"),
+                        format!("`{component}` is not a service"),
+                        "restarts apply to components with kind = \"service\"",
+                    ));
                 }
             }
             FaultConfig::RevokeAuthorization { org, .. } => {

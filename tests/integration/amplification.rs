@@ -133,10 +133,7 @@ fn ratio_budget_caps_amplification_near_one_point_one() {
 /// bucket's first minute is spent.
 #[test]
 fn genesys_platform_api_preset_rate_limits_per_token() {
-    let m = crate::load(
-        "models/healthy.toml",
-        &["api.preset=genesys-platform-api", "simulation.duration=10m", "workload[0].arrivals.rate=10"],
-    );
+    let m = crate::load("models/healthy.toml", &["api.preset=genesys-platform-api", "simulation.duration=10m", "workload[0].arrivals.rate=10"]);
     let s = edgesim::run(m, RunOptions::default()).unwrap();
     let api = s.components.iter().find(|c| c.component == "api").unwrap();
     let share = api.rate_limited as f64 / api.requests as f64;

@@ -75,7 +75,12 @@ fn retry_storm_retry_after_and_jitter_cut_the_429s() {
         let cured = run_seed(STORM, &CURE, seed);
         let ra_only = run_seed(STORM, &CURE[..1], seed);
         let jitter_only = run_seed(STORM, &CURE[1..], seed);
-        for (name, s) in [("no backoff, Retry-After ignored", &storm), ("Retry-After only", &ra_only), ("full jitter only", &jitter_only), ("Retry-After + full jitter", &cured)] {
+        for (name, s) in [
+            ("no backoff, Retry-After ignored", &storm),
+            ("Retry-After only", &ra_only),
+            ("full jitter only", &jitter_only),
+            ("Retry-After + full jitter", &cured),
+        ] {
             let idp = comp(s, "idp");
             println!("{seed:>4}  {name:<31} {:>5}  {:>11.2}  {:>6.1} %", idp.rate_limited, idp.per_invocation, 100.0 * s.success_rate);
         }
@@ -101,7 +106,10 @@ fn metastable_failure_does_not_recover() {
     let s = run(META, &[]);
     let r = s.recovery.clone().expect("a slow fault gives a recovery verdict");
     let idp = comp(&s, "idp");
-    println!("metastable: {r:?}\n  idp requests {} ({:.2} per invocation), try timeouts {}, max queue {}", idp.requests, idp.per_invocation, idp.try_timeouts, idp.max_queue);
+    println!(
+        "metastable: {r:?}\n  idp requests {} ({:.2} per invocation), try timeouts {}, max queue {}",
+        idp.requests, idp.per_invocation, idp.try_timeouts, idp.max_queue
+    );
     assert!(r.trigger_end_s - r.trigger_start_s == 15.0);
     assert!((55.0..65.0).contains(&r.goodput_before), "goodput before {}", r.goodput_before);
     assert!(!r.recovered_after_trigger, "{r:?}");
@@ -122,7 +130,10 @@ fn metastable_failure_recovers_with_a_retry_budget() {
     let s = run(META_BUDGET, &[]);
     let r = s.recovery.clone().unwrap();
     let idp = comp(&s, "idp");
-    println!("with token-bucket budget: {r:?}\n  idp requests {} ({:.2} per invocation), budget refusals {}, max queue {}", idp.requests, idp.per_invocation, idp.budget_refusals, idp.max_queue);
+    println!(
+        "with token-bucket budget: {r:?}\n  idp requests {} ({:.2} per invocation), budget refusals {}, max queue {}",
+        idp.requests, idp.per_invocation, idp.budget_refusals, idp.max_queue
+    );
     assert!(r.recovered_after_trigger, "{r:?}");
     let t = r.time_to_recover_s.unwrap();
     assert!(t < 60.0, "recovered, but only after {t} s");
@@ -279,9 +290,17 @@ fn retried_refresh_resends_the_stale_refresh_token() {
         let stale = refresh_token(b[timeout].detail).unwrap();
         let rotated = b.iter().position(|r| r.event == "refresh_token_rotated" && r.invocation == inv && r.attempt == "1").expect("the timed-out try rotated");
         assert!(b.iter().any(|r| r.event == "rotation_lost" && r.invocation == inv));
-        let retry = b.iter().position(|r| r.event == "attempt_sent" && r.component == "idp" && r.invocation == inv && r.attempt == "2").expect("the refresh was retried");
+        let retry = b
+            .iter()
+            .position(|r| r.event == "attempt_sent" && r.component == "idp" && r.invocation == inv && r.attempt == "2")
+            .expect("the refresh was retried");
         assert_eq!(refresh_token(b[retry].detail), Some(stale), "the retry re-sends the refresh token that was rotated away");
-        let outcome = b[retry..].iter().find(|r| r.invocation == inv && r.attempt == "2" && (r.event == "grace_reuse" || r.event == "reuse_detected" || r.event == "refresh_token_rotated")).unwrap();
+        let outcome = b[retry..]
+            .iter()
+            .find(|r| {
+                r.invocation == inv && r.attempt == "2" && (r.event == "grace_reuse" || r.event == "reuse_detected" || r.event == "refresh_token_rotated")
+            })
+            .unwrap();
         println!(
             "grace {grace}: try 1 rt={stale} timed out at {:.1} s, rotated at {:.1} s; try 2 sent at {:.1} s with rt={stale}, processed at {:.1} s: {}",
             b[timeout].t as f64 / 1e6,

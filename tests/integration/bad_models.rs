@@ -112,7 +112,12 @@ fn assert_in_table(e: &ModelError, field_path: &str, field_line: usize, table_pa
     assert!(field_path.starts_with(table_path));
     let at_field = e.path == field_path && e.line == Some(field_line);
     let at_table = e.path == table_path && e.line == Some(table_line);
-    assert!(at_field || at_table, "expected `{field_path}` at line {field_line} (or `{table_path}` at line {table_line}), got `{}` at {:?}: {e}", e.path, e.line);
+    assert!(
+        at_field || at_table,
+        "expected `{field_path}` at line {field_line} (or `{table_path}` at line {table_line}), got `{}` at {:?}: {e}",
+        e.path,
+        e.line
+    );
     let line = e.line.unwrap();
     assert!(e.to_string().starts_with(&format!("bad.toml:{line}:")), "display of: {e}");
 }
@@ -241,7 +246,10 @@ fn bad_models_unknown_org_in_a_workload() {
 #[test]
 fn bad_models_service_calls_that_lead_nowhere() {
     // A platform API call needs a token endpoint.
-    let text = format!("{}\n[components.api]\nkind = \"platform-api\"\nlatency = \"5ms\"\n", edit(BASE, "service_time = \"10ms\"\n", "service_time = \"10ms\"\nplatform_api = { target = \"api\" }\n"));
+    let text = format!(
+        "{}\n[components.api]\nkind = \"platform-api\"\nlatency = \"5ms\"\n",
+        edit(BASE, "service_time = \"10ms\"\n", "service_time = \"10ms\"\nplatform_api = { target = \"api\" }\n")
+    );
     let e = load_err(&text);
     assert_at(&e, "components.svc.platform_api", line_of(&text, "platform_api ="));
     assert_mentions(&e, &["needs a token", "token_endpoint"]);
@@ -444,7 +452,11 @@ fn nested_errors_name_the_field_not_the_table() {
         (edit(BASE, "deadline = \"10s\"\n", "deadline = \"10s\"\ndeadlnie = \"5s\"\n"), "components.edge.deadlnie", "deadlnie"),
         (edit(BASE, r#"latency = "1ms""#, r#"latency = "-5ms""#), "components.edge.upstream.latency", "-5ms"),
         (edit(BASE, "workers = 2", r#"workers = "two""#), "components.svc.workers", "workers ="),
-        (edit(BASE, r#"service_time = "10ms""#, r#"service_time = { dist = "uniform", low = "30ms", high = "10ms" }"#), "components.svc.service_time", "uniform"),
+        (
+            edit(BASE, r#"service_time = "10ms""#, r#"service_time = { dist = "uniform", low = "30ms", high = "10ms" }"#),
+            "components.svc.service_time",
+            "uniform",
+        ),
     ];
     // `arrivals` (an inline tagged table) is still reported at `workload[0].arrivals`, on the
     // same line, with the unknown field named in the message; see bad_models_unknown_field_in_arrivals.
@@ -475,7 +487,10 @@ fn bad_models_cli_reports_file_and_line_and_exits_2() {
         // A syntax error.
         (vec!["run".into(), dir.path().join("syntax.toml").display().to_string()], format!("{}:4:", dir.path().join("syntax.toml").display())),
         // A bad --set.
-        (vec!["run".into(), dir.path().join("good.toml").display().to_string(), "--set".into(), "workload[0].org=Z".into()], format!("{}:{}:", dir.path().join("good.toml").display(), line_of(BASE, "org = \"A\""))),
+        (
+            vec!["run".into(), dir.path().join("good.toml").display().to_string(), "--set".into(), "workload[0].org=Z".into()],
+            format!("{}:{}:", dir.path().join("good.toml").display(), line_of(BASE, "org = \"A\"")),
+        ),
         (vec!["run".into(), dir.path().join("good.toml").display().to_string(), "--set".into(), "edge.deadline".into()], "PATH=VALUE".into()),
         // A file that is not there.
         (vec!["run".into(), dir.path().join("missing.toml").display().to_string()], "cannot read the model file".into()),

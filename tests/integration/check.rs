@@ -3,7 +3,7 @@
 //! proptest against a model.
 
 use crate::repo;
-use edgesim::check::{Checker, CheckOptions, Property, RawSpace, Verdict};
+use edgesim::check::{CheckOptions, Checker, Property, RawSpace, Verdict};
 use edgesim::testing::{self, Case, FaultKind, Milli, TestModel};
 use proptest::prelude::*;
 use std::process::{Command, Output};
@@ -107,7 +107,13 @@ fn case_overrides_replay_the_same_model() {
     let case = Case {
         seed: 3,
         load: Some(Milli(1500)),
-        fault: Some(testing::FaultCase { component: "idp".into(), kind: FaultKind::Slow, start: edgesim::engine::SimDuration::from_secs(60), length: edgesim::engine::SimDuration::from_secs(15), intensity: Milli(10_000) }),
+        fault: Some(testing::FaultCase {
+            component: "idp".into(),
+            kind: FaultKind::Slow,
+            start: edgesim::engine::SimDuration::from_secs(60),
+            length: edgesim::engine::SimDuration::from_secs(15),
+            intensity: Milli(10_000),
+        }),
         settings: vec![("idp.grace".into(), "45s".into())],
         ..Case::default()
     };
@@ -122,7 +128,17 @@ fn case_overrides_replay_the_same_model() {
 
     // metastable.toml has a slow window of its own: the case moves it.
     let meta = Checker::from_file(&repo("models/metastable.toml"), &[], RawSpace::default()).unwrap();
-    let case = Case { seed: 1, fault: Some(testing::FaultCase { component: "idp".into(), kind: FaultKind::Slow, start: edgesim::engine::SimDuration::from_secs(100), length: edgesim::engine::SimDuration::ZERO, intensity: Milli(9000) }), ..Case::default() };
+    let case = Case {
+        seed: 1,
+        fault: Some(testing::FaultCase {
+            component: "idp".into(),
+            kind: FaultKind::Slow,
+            start: edgesim::engine::SimDuration::from_secs(100),
+            length: edgesim::engine::SimDuration::ZERO,
+            intensity: Milli(9000),
+        }),
+        ..Case::default()
+    };
     let text: Vec<String> = meta.overrides(&case).unwrap().iter().map(|o| format!("{}={}", o.path, o.value)).collect();
     assert_eq!(text, ["fault[0].start=100s", "fault[0].end=100001ms", "fault[0].factor=1.0"], "a zero-length window is neutralised");
     let m = meta.load_case(&case).unwrap();
@@ -146,7 +162,12 @@ fn failing_cases_persist_next_to_the_test_sources() {
     let run = || {
         calls.set(0);
         first_failure.set(None);
-        let config = Config { cases: 8, failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel(DIR))), source_file: Some(file!()), ..Config::default() };
+        let config = Config {
+            cases: 8,
+            failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel(DIR))),
+            source_file: Some(file!()),
+            ..Config::default()
+        };
         TestRunner::new(config).run(&strategy, |case| {
             calls.set(calls.get() + 1);
             let s = model.run(&case)?;
@@ -215,7 +236,8 @@ fn shell_words(s: &str) -> Vec<String> {
 
 #[test]
 fn exit_status_0_when_every_case_holds() {
-    let (code, out, err) = check(&["models/healthy.toml", "--property", "no-family-revocation", "--property", "p99-below=30s", "--cases", "8", "--load", "0.5..2"]);
+    let (code, out, err) =
+        check(&["models/healthy.toml", "--property", "no-family-revocation", "--property", "p99-below=30s", "--cases", "8", "--load", "0.5..2"]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("ok     no-family-revocation  (8 cases)"), "{out}");
     assert!(out.contains("2 held, 0 violated, 0 errors"), "{out}");
@@ -223,7 +245,23 @@ fn exit_status_0_when_every_case_holds() {
 
 #[test]
 fn exit_status_1_on_a_violation_with_replay_and_recheck_lines() {
-    let (code, out, err) = check(&["models/seed-incident.toml", "-p", "no-family-revocation", "--cases", "8", "--seeds", "1..100", "--load", "0.5..3", "--fault", "idp:slow", "--fault-factor", "1..20", "--fault-length", "0s..60s"]);
+    let (code, out, err) = check(&[
+        "models/seed-incident.toml",
+        "-p",
+        "no-family-revocation",
+        "--cases",
+        "8",
+        "--seeds",
+        "1..100",
+        "--load",
+        "0.5..3",
+        "--fault",
+        "idp:slow",
+        "--fault-factor",
+        "1..20",
+        "--fault-length",
+        "0s..60s",
+    ]);
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(out.contains("FAILED no-family-revocation"), "{out}");
     let replay = out.lines().find_map(|l| l.trim().strip_prefix("replay:   ")).expect("a replay line");
@@ -246,7 +284,10 @@ fn exit_status_2_on_bad_input() {
         (&["models/healthy.toml", "-p", "family_revocations = 0"], "=="),
         (&["models/healthy.toml", "-p", "no-family-revocation", "--load", "3..1"], "--load: the range 3.0..1.0 is empty"),
         (&["models/healthy.toml", "-p", "no-family-revocation", "--burst-count", "0..10"], "has none"),
-        (&["models/healthy.toml", "-p", "no-family-revocation", "--fault", "nope:slow", "--fault-factor", "1..2", "--fault-length", "0s..1s"], "fault component `nope`"),
+        (
+            &["models/healthy.toml", "-p", "no-family-revocation", "--fault", "nope:slow", "--fault-factor", "1..2", "--fault-length", "0s..1s"],
+            "fault component `nope`",
+        ),
         (&["models/healthy.toml", "-p", "no-family-revocation", "--vary", "idp.grase=0s..10s"], "unknown field `grase`"),
         (&["models/healthy.toml", "-p", "recovers-after-trigger"], "needs a slow fault"),
         (&["models/no-such-model.toml", "-p", "no-family-revocation"], "cannot read the model file"),

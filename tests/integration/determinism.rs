@@ -80,9 +80,8 @@ fn adding_a_component_does_not_perturb_other_streams() {
     // And an extra, unrelated proxy path for D.
     let (_, t1) = run_traced(base, None);
     let (_, t2) = run_traced(bigger, None);
-    let starts = |t: &str, org: &str| -> Vec<String> {
-        rows(t).into_iter().filter(|r| r[1] == "invocation_started" && r[3] == org).map(|r| r[0].clone()).collect()
-    };
+    let starts =
+        |t: &str, org: &str| -> Vec<String> { rows(t).into_iter().filter(|r| r[1] == "invocation_started" && r[3] == org).map(|r| r[0].clone()).collect() };
     let (a1, a2) = (starts(&t1, "A"), starts(&t2, "A"));
     assert!(a1.len() > 100);
     assert_eq!(a1, a2, "org A's arrival times changed when org D was added");

@@ -85,7 +85,14 @@ fn perfetto_file_is_valid_trace_event_json() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("seed.json");
     let st = std::process::Command::new(env!("CARGO_BIN_EXE_edgesim"))
-        .args(["explain", crate::repo("models/seed-incident.toml").to_str().unwrap(), "--perfetto", out.to_str().unwrap(), "--dot", dir.path().join("g.dot").to_str().unwrap()])
+        .args([
+            "explain",
+            crate::repo("models/seed-incident.toml").to_str().unwrap(),
+            "--perfetto",
+            out.to_str().unwrap(),
+            "--dot",
+            dir.path().join("g.dot").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));

@@ -44,7 +44,12 @@ fn statuses_between(trace: &str, from: f64, to: f64) -> Vec<String> {
 }
 
 fn fault_rows(series: &str, component: &str) -> Vec<u64> {
-    series.lines().skip(1).filter(|l| l.split(',').nth(1) == Some(component) && l.ends_with(",1")).map(|l| l.split(',').next().unwrap().parse::<f64>().unwrap() as u64).collect()
+    series
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(1) == Some(component) && l.ends_with(",1"))
+        .map(|l| l.split(',').next().unwrap().parse::<f64>().unwrap() as u64)
+        .collect()
 }
 
 #[test]
@@ -56,11 +61,13 @@ fn healthy_baseline_is_healthy() {
 
 #[test]
 fn token_endpoint_unavailable_fails_refreshes_only_inside_the_window() {
-    let (s, trace, series) = run_with_fault(r#"kind = "unavailable"
+    let (s, trace, series) = run_with_fault(
+        r#"kind = "unavailable"
 component = "idp"
 start = "100s"
 end = "400s"
-"#);
+"#,
+    );
     assert!(s.unavailable_refusals > 0);
     assert!(trace.contains("fault_started,idp") && trace.contains("fault_ended,idp"));
     let rows = fault_rows(&series, "idp");
@@ -70,12 +77,14 @@ end = "400s"
 
 #[test]
 fn partition_drops_and_callers_time_out() {
-    let (s, trace, _) = run_with_fault(r#"kind = "partition"
+    let (s, trace, _) = run_with_fault(
+        r#"kind = "partition"
 from = "alb"
 to = "webhook"
 start = "300s"
 end = "330s"
-"#);
+"#,
+    );
     assert!(s.partition_drops > 0);
     let inside = statuses_between(&trace, 300.0, 329.0);
     assert!(!inside.is_empty() && inside.iter().all(|st| st != "200"), "{inside:?}");
@@ -86,12 +95,14 @@ end = "330s"
 #[test]
 fn capacity_fault_queues_work_then_drains() {
     let base = edgesim::run(load("models/healthy.toml", &[]), RunOptions::default()).unwrap();
-    let (s, trace, _) = run_with_fault(r#"kind = "capacity"
+    let (s, trace, _) = run_with_fault(
+        r#"kind = "capacity"
 component = "webhook"
 start = "200s"
 end = "260s"
 workers = 0
-"#);
+"#,
+    );
     assert!(s.max_queue_len > base.max_queue_len + 50, "work queues while no worker runs");
     assert!(trace.contains("capacity: 0 workers"));
     assert_eq!(s.invocations_unfinished, 0);
@@ -99,18 +110,22 @@ workers = 0
 
 #[test]
 fn error_window_and_admin_revocation() {
-    let (s, _, _) = run_with_fault(r#"kind = "errors"
+    let (s, _, _) = run_with_fault(
+        r#"kind = "errors"
 component = "webhook"
 start = "100s"
 end = "200s"
 rate = 1.0
-"#);
+"#,
+    );
     let five_hundreds = s.outcomes.get("500").copied().unwrap_or(0);
     assert!(five_hundreds > 150 && five_hundreds < 350, "about 100 s of ~2.3/s traffic fails: {five_hundreds}");
-    let (r, trace, _) = run_with_fault(r#"kind = "revoke-authorization"
+    let (r, trace, _) = run_with_fault(
+        r#"kind = "revoke-authorization"
 org = "B"
 at = "300s"
-"#);
+"#,
+    );
     assert_eq!(r.family_revocations, 1);
     assert!(trace.contains("family_revoked,idp,B"));
     assert!(r.orgs.iter().find(|o| o.org == "B").unwrap().unauthorized_401 > 0);
@@ -134,13 +149,15 @@ factor = 20.0
 /// A service that answers garbage: the edge maps a malformed response to 502.
 #[test]
 fn malformed_answers_become_502_at_the_edge() {
-    let (s, _, _) = run_with_fault(r#"kind = "errors"
+    let (s, _, _) = run_with_fault(
+        r#"kind = "errors"
 component = "webhook"
 start = "100s"
 end = "200s"
 rate = 1.0
 malformed = true
-"#);
+"#,
+    );
     let bad = s.outcomes.get("502").copied().unwrap_or(0);
     assert!(bad > 150 && bad < 350, "about 100 s of ~2.3/s traffic: {bad} 502s ({:?})", s.outcomes);
     assert!(!s.outcomes.contains_key("malformed"), "the edge never passes a malformed answer on");

@@ -88,7 +88,10 @@ fn async_ack_in_memory_queue_loses_jobs_on_restart_durable_does_not() {
     assert_eq!(durable.async_work.lost, 0);
     assert!(durable.async_work.completed > mem.async_work.completed);
     // What the caller can no longer know: every acknowledged invocation reported 200.
-    assert_eq!(mem.outcomes.get("200").copied().unwrap_or(0) + mem.outcomes.get("reset").copied().unwrap_or(0) + mem.outcomes.get("502").copied().unwrap_or(0), mem.invocations);
+    assert_eq!(
+        mem.outcomes.get("200").copied().unwrap_or(0) + mem.outcomes.get("reset").copied().unwrap_or(0) + mem.outcomes.get("502").copied().unwrap_or(0),
+        mem.invocations
+    );
 }
 
 #[test]

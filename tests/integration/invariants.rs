@@ -112,7 +112,10 @@ fn knobs() -> Vec<SettingRange> {
         durations("edge.upstream.timeout", "50ms", "5s"),
         ints("edge.upstream.retry.max_attempts", 1, 3),
         one_of("edge.idempotency_keys", &["false", "true"]),
-        one_of("webhook.service_time", &[r#"{ dist = "lognormal", median = "30ms", p99 = "300ms" }"#, r#"{ dist = "lognormal", median = "300ms", p99 = "3s" }"#, "1s"]),
+        one_of(
+            "webhook.service_time",
+            &[r#"{ dist = "lognormal", median = "30ms", p99 = "300ms" }"#, r#"{ dist = "lognormal", median = "300ms", p99 = "3s" }"#, "1s"],
+        ),
         one_of("webhook.idempotency.enabled", &["false", "true"]),
         durations("webhook.idempotency.ttl", "1s", "24h"),
         one_of("webhook.acknowledge", &["sync", "async"]),
@@ -152,9 +155,27 @@ fn extreme_knobs() -> Vec<SettingRange> {
 
 fn faults() -> BoxedStrategy<Option<testing::FaultCase>> {
     let (start, three_min) = (d("0s"), d("3m"));
-    let slow = FaultRange { component: "idp".into(), kind: FaultKind::Slow, intensity: (Milli(1000), Milli(20_000)), start: (start, three_min), length: (d("0s"), d("60s")) };
-    let errors = FaultRange { component: "webhook".into(), kind: FaultKind::Errors, intensity: (Milli(0), Milli(800)), start: (start, three_min), length: (d("0s"), d("60s")) };
-    let restart = FaultRange { component: "webhook".into(), kind: FaultKind::Restart, intensity: (Milli(0), Milli(0)), start: (start, three_min), length: (d("0s"), d("20s")) };
+    let slow = FaultRange {
+        component: "idp".into(),
+        kind: FaultKind::Slow,
+        intensity: (Milli(1000), Milli(20_000)),
+        start: (start, three_min),
+        length: (d("0s"), d("60s")),
+    };
+    let errors = FaultRange {
+        component: "webhook".into(),
+        kind: FaultKind::Errors,
+        intensity: (Milli(0), Milli(800)),
+        start: (start, three_min),
+        length: (d("0s"), d("60s")),
+    };
+    let restart = FaultRange {
+        component: "webhook".into(),
+        kind: FaultKind::Restart,
+        intensity: (Milli(0), Milli(0)),
+        start: (start, three_min),
+        length: (d("0s"), d("20s")),
+    };
     prop_oneof![
         Just(None),
         testing::fault_window(&slow).prop_map(Some),
@@ -283,7 +304,9 @@ fn single_flight(t: &Traced, per_session: bool) -> Result<u32, String> {
                     return Err(format!("two refreshes outstanding at once for cache {key:?} at {} us ({})", r["time_us"], r["detail"]));
                 }
             }
-            "reply_received" => c.caller = c.caller.checked_sub(1).ok_or_else(|| format!("a reply without a request for cache {key:?} at {} us", r["time_us"]))?,
+            "reply_received" => {
+                c.caller = c.caller.checked_sub(1).ok_or_else(|| format!("a reply without a request for cache {key:?} at {} us", r["time_us"]))?
+            }
             "try_timeout" | "deadline_passed" => {
                 c.caller = c.caller.checked_sub(1).ok_or_else(|| format!("a timeout without a request for cache {key:?} at {} us", r["time_us"]))?;
                 c.orphans += 1;

@@ -115,7 +115,9 @@ fn simulate(file: &str, rate: f64, customers_per_seed: f64, extra: &[String]) ->
     let ov: Vec<&str> = ov.iter().map(|s| s.as_str()).collect();
     let runs: Vec<Summary> = SEEDS
         .iter()
-        .map(|&seed| edgesim::run(load(file, &ov), RunOptions { seed: Some(seed), ..Default::default() }).unwrap_or_else(|e| panic!("{file} {ov:?} seed {seed}: {e}")))
+        .map(|&seed| {
+            edgesim::run(load(file, &ov), RunOptions { seed: Some(seed), ..Default::default() }).unwrap_or_else(|e| panic!("{file} {ov:?} seed {seed}: {e}"))
+        })
         .collect();
     let k = runs.len() as f64;
     Pooled {
@@ -232,7 +234,10 @@ fn queueing_mm1_matches_theory() {
 fn queueing_mm1_detects_a_5_percent_error() {
     let per_load: Vec<(String, Vec<Check>)> = WRONG_SERVICE_MEANS
         .iter()
-        .flat_map(|m| (0..MM1_RHO.len()).map(move |i| (format!("service mean {m}"), mm1_checks(i, customers_per_seed() / 4.0, &[format!("components.svc.service_time.mean={m}")]))))
+        .flat_map(|m| {
+            (0..MM1_RHO.len())
+                .map(move |i| (format!("service mean {m}"), mm1_checks(i, customers_per_seed() / 4.0, &[format!("components.svc.service_time.mean={m}")])))
+        })
         .collect();
     assert_each_load_fails("M/M/1 with the service rate 5% off", &per_load);
 }
@@ -271,7 +276,10 @@ fn queueing_mmc_matches_erlang_c() {
 fn queueing_mmc_detects_a_5_percent_error() {
     let per_load: Vec<(String, Vec<Check>)> = WRONG_SERVICE_MEANS
         .iter()
-        .flat_map(|m| (0..MMC_RHO.len()).map(move |i| (format!("service mean {m}"), mmc_checks(i, customers_per_seed() / 4.0, &[format!("components.svc.service_time.mean={m}")]))))
+        .flat_map(|m| {
+            (0..MMC_RHO.len())
+                .map(move |i| (format!("service mean {m}"), mmc_checks(i, customers_per_seed() / 4.0, &[format!("components.svc.service_time.mean={m}")])))
+        })
         .collect();
     assert_each_load_fails("M/M/4 with the service rate 5% off", &per_load);
 }
@@ -307,7 +315,10 @@ fn queueing_md1_matches_pollaczek_khinchine() {
 fn queueing_md1_detects_a_5_percent_error() {
     let per_load: Vec<(String, Vec<Check>)> = WRONG_SERVICE_MEANS
         .iter()
-        .flat_map(|m| (0..MD1_RHO.len()).map(move |i| (format!("service time {m}"), md1_checks(i, customers_per_seed() / 4.0, &[format!("components.svc.service_time={m}")]))))
+        .flat_map(|m| {
+            (0..MD1_RHO.len())
+                .map(move |i| (format!("service time {m}"), md1_checks(i, customers_per_seed() / 4.0, &[format!("components.svc.service_time={m}")])))
+        })
         .collect();
     assert_each_load_fails("M/D/1 with the service rate 5% off", &per_load);
 }
@@ -352,7 +363,10 @@ fn queueing_mmck_blocking_matches_theory() {
 fn queueing_mmck_detects_a_5_percent_error() {
     let per_load: Vec<(String, Vec<Check>)> = WRONG_SERVICE_MEANS
         .iter()
-        .flat_map(|m| (0..MMCK_A.len()).map(move |i| (format!("service mean {m}"), mmck_checks(i, customers_per_seed() / 4.0, &[format!("components.svc.service_time.mean={m}")]))))
+        .flat_map(|m| {
+            (0..MMCK_A.len())
+                .map(move |i| (format!("service mean {m}"), mmck_checks(i, customers_per_seed() / 4.0, &[format!("components.svc.service_time.mean={m}")])))
+        })
         .collect();
     assert_each_load_fails("M/M/2/5 with the service rate 5% off", &per_load);
 }
@@ -390,7 +404,8 @@ fn calibrate_asymptotic_variances() {
     };
     for (file, rate) in configs {
         let xs: Vec<[f64; 3]> = std::thread::scope(|sc| {
-            let handles: Vec<_> = (0..2u64).map(|t| sc.spawn(move || (0..REPS).filter(|s| s % 2 == t).map(|s| one(file, rate, 1000 + s)).collect::<Vec<_>>())).collect();
+            let handles: Vec<_> =
+                (0..2u64).map(|t| sc.spawn(move || (0..REPS).filter(|s| s % 2 == t).map(|s| one(file, rate, 1000 + s)).collect::<Vec<_>>())).collect();
             handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
         });
         let mut line = format!("{file} rate={rate}:");

@@ -84,7 +84,12 @@ fn retry_storm_fidelity_and_its_fault_window() {
     no_fault.header.faults = Some(vec![]);
     let r2 = replay::replay(&no_fault, None, &[]).unwrap().report;
     // Only the 15 successful calls feel the slow IdP (a refused call fails in 100 ms either way).
-    assert!(r2.fidelity.latency.within_tolerance < r.fidelity.latency.within_tolerance, "without the fault window the latencies should fit worse: {} vs {}", r2.fidelity.latency.within_tolerance, r.fidelity.latency.within_tolerance);
+    assert!(
+        r2.fidelity.latency.within_tolerance < r.fidelity.latency.within_tolerance,
+        "without the fault window the latencies should fit worse: {} vs {}",
+        r2.fidelity.latency.within_tolerance,
+        r.fidelity.latency.within_tolerance
+    );
     let p99 = |r: &replay::ReplayReport| (r.fidelity.by_org[0].observed_p99_ms.unwrap(), r.fidelity.by_org[0].simulated_p99_ms.unwrap());
     let (obs, with) = p99(&r);
     let (_, without) = p99(&r2);
@@ -92,7 +97,13 @@ fn retry_storm_fidelity_and_its_fault_window() {
     assert!(without < 0.7 * obs, "without it p99 {without} ms is far below the observed {obs} ms");
 
     // The cure from models/retry-storm.toml serves every call on the same arrivals.
-    let w = replay::replay(&inc, None, &what_ifs(&["webhook.token_endpoint.retry.honour_retry_after=true,webhook.token_endpoint.retry.backoff.strategy=full-jitter"])).unwrap().report;
+    let w = replay::replay(
+        &inc,
+        None,
+        &what_ifs(&["webhook.token_endpoint.retry.honour_retry_after=true,webhook.token_endpoint.retry.backoff.strategy=full-jitter"]),
+    )
+    .unwrap()
+    .report;
     assert!(w.what_ifs[0].success_rate > 0.99, "{}", w.what_ifs[0].success_rate);
 }
 
@@ -103,7 +114,13 @@ fn seed_incident_what_ifs() {
     let r = replay::replay(
         &inc,
         None,
-        &what_ifs(&["webhook.token_cache.refresh=single-flight,idp.grace=60s", "webhook.token_endpoint.timeout=60s", "idp.grace=120s", "edge.deadline=30s", "webhook.token_cache.refresh=single-flight"]),
+        &what_ifs(&[
+            "webhook.token_cache.refresh=single-flight,idp.grace=60s",
+            "webhook.token_endpoint.timeout=60s",
+            "idp.grace=120s",
+            "edge.deadline=30s",
+            "webhook.token_cache.refresh=single-flight",
+        ]),
     )
     .unwrap()
     .report;
@@ -178,7 +195,14 @@ fn verify_from_the_command_line() {
     let out = dir.path().join("seed.bundle.json");
     let exe = env!("CARGO_BIN_EXE_edgesim");
     let run = std::process::Command::new(exe)
-        .args(["replay", repo("models/incidents/seed-incident.toml").to_str().unwrap(), "--what-if", "webhook.token_cache.refresh=single-flight,idp.grace=60s", "--bundle", out.to_str().unwrap()])
+        .args([
+            "replay",
+            repo("models/incidents/seed-incident.toml").to_str().unwrap(),
+            "--what-if",
+            "webhook.token_cache.refresh=single-flight,idp.grace=60s",
+            "--bundle",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
@@ -203,7 +227,8 @@ const HEADER: &str = "model = \"../seed-incident.toml\"\nobservations = \"x.csv\
 fn with_rows(csv: &str, opts: RowOptions) -> Result<Incident, ReplayError> {
     let header = incident::parse_header(HEADER, "x.toml").unwrap();
     let model_text = std::fs::read_to_string(repo("models/seed-incident.toml")).unwrap();
-    incident::from_texts("x".into(), "x.toml".into(), HEADER.into(), header, "models/seed-incident.toml".into(), model_text, "x.csv".into(), csv, opts).map_err(ReplayError::from)
+    incident::from_texts("x".into(), "x.toml".into(), HEADER.into(), header, "models/seed-incident.toml".into(), model_text, "x.csv".into(), csv, opts)
+        .map_err(ReplayError::from)
 }
 
 const COLS: &str = "time_s,org,session,operation,status,latency_ms\n";
@@ -295,7 +320,9 @@ fn bad_headers_are_located() {
     assert!(e.starts_with("x.toml:3:13: error in `time_zero`"), "{e}");
     let e = incident::parse_header(&format!("{HEADER}sead = 3\n"), "x.toml").unwrap_err().to_string();
     assert!(e.starts_with("x.toml:5:1: error in `sead`") && e.contains("unknown field"), "{e}");
-    let e = incident::parse_header(&format!("{HEADER}[[fault]]\nkind = \"slow\"\ncomponent = \"idp\"\nstart = \"1s\"\nend = \"2s\"\n"), "x.toml").unwrap_err().to_string();
+    let e = incident::parse_header(&format!("{HEADER}[[fault]]\nkind = \"slow\"\ncomponent = \"idp\"\nstart = \"1s\"\nend = \"2s\"\n"), "x.toml")
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("x.toml:5:") && e.contains("factor"), "{e}");
 }
 
