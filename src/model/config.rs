@@ -121,6 +121,22 @@ impl ComponentConfig {
     }
 }
 
+impl Model {
+    /// The component of `kind` that a call to `name` reaches, following proxies (at most 64
+    /// hops; the call graph is checked for cycles separately).
+    pub fn reached_through_proxies(&self, name: &str, kind: &str) -> Option<&str> {
+        let (mut cur, _) = self.components.get_key_value(name)?;
+        for _ in 0..64 {
+            match self.components.get(cur.as_str()) {
+                Some(c) if c.kind_name() == kind => return Some(cur.as_str()),
+                Some(ComponentConfig::Proxy(p)) => cur = self.components.get_key_value(p.upstream.target.as_str())?.0,
+                _ => return None,
+            }
+        }
+        None
+    }
+}
+
 /// An outbound call from a component to the next one.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -63,14 +63,8 @@ pub struct Edge {
 impl Sim {
     /// An edge or proxy receives a request: forward it upstream under its own policy.
     pub(crate) fn hop_on_request(&mut self, node: NodeId, attempt: AttemptKey, s: &mut Scheduler<Ev>) {
-        let spec = match &self.nodes[node as usize].kind {
-            NodeKind::Edge(e) => e.spec,
-            NodeKind::Proxy(p) => p.spec,
-            _ => unreachable!("hop_on_request on a non-hop"),
-        };
         let a = &self.attempts[attempt];
-        let (inv, org, session, payload) = (a.invocation, a.org, a.session, a.payload);
-        let mut payload = payload;
+        let (inv, mut payload) = (a.invocation, a.payload);
         if let (NodeKind::Edge(e), super::Payload::Webhook { key: None, fingerprint }) = (&self.nodes[node as usize].kind, payload) {
             if e.config.idempotency_keys {
                 // One key per invocation, stable across the edge's retries.
@@ -85,7 +79,6 @@ impl Sim {
         if let Some(a) = self.attempts.get_mut(attempt) {
             a.payload = payload;
         }
-        let _ = (spec, inv, org, session);
         if let Some(conn) = self.pool_acquire(node, attempt, s) {
             self.hop_forward(node, attempt, conn, s);
         }

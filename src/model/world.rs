@@ -227,23 +227,12 @@ impl Sim {
                     let cache_base = caches.len() as u32;
                     let mut org_cache_offset = vec![];
                     if let Some(ts) = token_spec {
-                        // The token endpoint may sit behind proxies: follow the chain.
-                        let mut cur = sv.token_endpoint.as_ref().map(|u| u.target.as_str()).unwrap_or("");
-                        let mut found = None;
-                        for _ in 0..64 {
-                            match model.components.get(cur) {
-                                Some(ComponentConfig::TokenEndpoint(t)) => {
-                                    found = Some((resolve(&names, cur)?, t.access_token_ttl));
-                                    break;
-                                }
-                                Some(ComponentConfig::Proxy(p)) => cur = p.upstream.target.as_str(),
-                                _ => break,
-                            }
-                        }
-                        let Some((endpoint, ttl)) = found else {
-                            return Err(RunError::Build(format!("service `{name}`: token_endpoint.target does not lead to a token endpoint")));
+                        // The token endpoint may sit behind proxies.
+                        let target = sv.token_endpoint.as_ref().map(|u| u.target.as_str()).unwrap_or("");
+                        let (endpoint, ttl) = match model.reached_through_proxies(target, "token-endpoint").map(|n| (n, model.components.get(n))) {
+                            Some((n, Some(ComponentConfig::TokenEndpoint(t)))) => (resolve(&names, n)?, t.access_token_ttl),
+                            _ => return Err(RunError::Build(format!("service `{name}`: token_endpoint.target does not lead to a token endpoint"))),
                         };
-                        let _ = ts;
                         let mut off = 0u32;
                         for (oi, org) in model.orgs.iter().enumerate() {
                             org_cache_offset.push(off);

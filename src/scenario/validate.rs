@@ -65,14 +65,14 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
                 }
             }
             // What a service's outbound calls must reach.
-            if field == "token_endpoint" && !leads_to(m, &u.target, "token-endpoint") {
+            if field == "token_endpoint" && m.reached_through_proxies(&u.target, "token-endpoint").is_none() {
                 return Err(problem(
                     path,
                     format!("`{}` does not lead to a token endpoint", u.target),
                     "target a component with kind = \"token-endpoint\" (or a proxy in front of one)",
                 ));
             }
-            if field == "platform_api" && !leads_to(m, &u.target, "platform-api") {
+            if field == "platform_api" && m.reached_through_proxies(&u.target, "platform-api").is_none() {
                 return Err(problem(
                     path,
                     format!("`{}` does not lead to a platform API", u.target),
@@ -301,17 +301,4 @@ pub fn validate(m: &Model) -> Result<(), Problem> {
         }
     }
     Ok(())
-}
-
-/// Whether following `name`'s upstreams through proxies reaches a component of `kind`.
-fn leads_to(m: &Model, name: &str, kind: &str) -> bool {
-    let mut cur = name;
-    for _ in 0..64 {
-        match m.components.get(cur) {
-            Some(c) if c.kind_name() == kind => return true,
-            Some(ComponentConfig::Proxy(p)) => cur = &p.upstream.target,
-            _ => return false,
-        }
-    }
-    false
 }
